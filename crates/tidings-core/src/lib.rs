@@ -1,0 +1,49 @@
+//! Domain types shared by every part of tidings: addresses, shards, the typed operations that are
+//! the only way state changes, passwords and dates.
+//!
+//! This crate does no I/O: it is pure data and functions, usable from protocol cores, stores,
+//! simulations and fuzzers alike.
+//!
+//! ```
+//! use tidings_core::{Address, ShardMap};
+//! let ta: Address = "TA@mmsys.upenn.edu".parse().unwrap();
+//! assert_eq!(ta.to_string(), "ta@mmsys.upenn.edu");
+//! let shard = ShardMap::new(4).shard_of(&ta);
+//! assert!(shard.0 < 4);
+//! ```
+
+mod address;
+pub mod date;
+mod op;
+pub mod password;
+mod shard;
+
+pub use address::{
+    Address, AddressError, DOMAIN_BYTES_MAX, LOCAL_PART_BYTES_MAX, PATH_BYTES_MAX, Path, is_valid_domain, parse_path,
+};
+pub use op::{Op, Outcome};
+pub use shard::{SHARD_COUNT_MAX, ShardId, ShardMap};
+
+/// The mailbox every account has and POP3 serves (RFC 9051 §5.1, RFC 1939 "maildrop").
+pub const INBOX: &str = "INBOX";
+
+/// The mailboxes every account is created with, and their SPECIAL-USE attribute (RFC 6154 §2).
+pub const STANDARD_MAILBOXES: [(&str, Option<&str>); 6] = [
+    (INBOX, None),
+    ("Sent", Some("\\Sent")),
+    ("Drafts", Some("\\Drafts")),
+    ("Trash", Some("\\Trash")),
+    ("Junk", Some("\\Junk")),
+    ("Archive", Some("\\Archive")),
+];
+
+/// An account as the store knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Canonical address, the account's name.
+    pub address: Address,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
