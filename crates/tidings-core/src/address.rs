@@ -71,19 +71,13 @@ impl Address {
             return Err(AddressError::TooLong);
         }
         validate_domain(domain)?;
-        Ok(Address {
-            local: local.to_lowercase(),
-            domain: domain.to_lowercase(),
-        })
+        Ok(Address { local: local.to_lowercase(), domain: domain.to_lowercase() })
     }
 
     /// Builds an address from parts already known to be valid, such as a parsed local part with
     /// another domain (used to apply domain aliases). Both parts are lower-cased.
     pub fn from_parts(local: &str, domain: &str) -> Address {
-        Address {
-            local: local.to_lowercase(),
-            domain: domain.to_lowercase(),
-        }
+        Address { local: local.to_lowercase(), domain: domain.to_lowercase() }
     }
 
     /// The local part, lower case, quotes kept.
@@ -201,9 +195,7 @@ fn local_part_end(text: &str) -> Result<usize, AddressError> {
                     Some(32..=126) => i += 2,
                     _ => return Err(AddressError::LocalPart),
                 },
-                Some(&c) if c == 32 || c == 33 || (35..=91).contains(&c) || (93..=126).contains(&c) => {
-                    i += 1
-                }
+                Some(&c) if c == 32 || c == 33 || (35..=91).contains(&c) || (93..=126).contains(&c) => i += 1,
                 Some(&c) if c >= 0x80 => i += 1,
                 Some(_) => return Err(AddressError::LocalPart),
             }

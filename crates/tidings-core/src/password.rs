@@ -3,9 +3,9 @@
 //! Hashing and verifying take tens of milliseconds of CPU by design; async callers run them on a
 //! blocking thread.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 /// Longest password accepted, in octets; longer input is refused before any hashing work.
 pub const PASSWORD_BYTES_MAX: usize = 1024;

@@ -1,0 +1,57 @@
+//! Store and directory settings: the `[store]` and `[mail]` tables of the configuration file.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `[store]`: the embedded SQLite engine.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Number of shards, fixed when the data directory is created (later starts must agree).
+    /// Each shard is one SQLite database with its own writer, so more shards commit in parallel.
+    /// Default 4, range 1..=1024.
+    pub shards: u16,
+    /// Most ops one commit takes. Default 1024.
+    pub batch_ops_max: usize,
+    /// Most op octets (message sizes, mostly) one commit takes; one op larger than this still
+    /// commits alone. Default 64 MiB.
+    pub batch_bytes_max: usize,
+    /// Ops that may wait for a shard's writer; submitters wait beyond it. Default 4096.
+    pub queue_depth: usize,
+    /// Ops kept in each shard's log after they are applied, for replication catch-up. Default 10,000.
+    pub log_retain_ops: u64,
+    /// Read connections kept open per shard. Default 4.
+    pub readers_per_shard: usize,
+    /// How long a writer waits for a database lock held by another process (such as
+    /// `tidings account add` while the server runs), in milliseconds. Default 5,000.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            shards: 4,
+            batch_ops_max: 1024,
+            batch_bytes_max: 64 << 20,
+            queue_depth: 4096,
+            log_retain_ops: 10_000,
+            readers_per_shard: 4,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `[mail]`: which domains are local, and how logins resolve.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// Local domains besides those that have accounts: mail to an unknown user there gets
+    /// `550 5.1.1`, not a relay refusal. Default: none.
+    pub domains: Vec<String>,
+    /// Alias domains: mail and logins for `user@alias` go to `user@target`. Default: none.
+    pub domain_aliases: BTreeMap<String, String>,
+    /// Account that receives mail for `postmaster` (RFC 5321 §4.5.1) in every local domain that has
+    /// no `postmaster` account of its own. Default: none.
+    pub postmaster: Option<String>,
+}

@@ -1,0 +1,81 @@
+//! The shard database schema and its migrations (tracked by `PRAGMA user_version`).
+
+use rusqlite::Connection;
+
+/// Migrations in order; migration `i` brings `user_version` from `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY,
+    address       TEXT NOT NULL UNIQUE,
+    local_part    TEXT NOT NULL,
+    domain        TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX accounts_local_part ON accounts(local_part);
+CREATE INDEX accounts_domain ON accounts(domain);
+
+CREATE TABLE mailboxes (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id),
+    name        TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uidnext     INTEGER NOT NULL,
+    special_use TEXT,
+    subscribed  INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (account_id, name)
+);
+
+-- Message octets, stored once and shared by every copy (one delivery to several recipients of a
+-- shard, later IMAP COPY); `refs` counts the messages rows that point here.
+CREATE TABLE blobs (
+    id   INTEGER PRIMARY KEY,
+    refs INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+
+CREATE TABLE messages (
+    id            INTEGER PRIMARY KEY,
+    mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id),
+    uid           INTEGER NOT NULL,
+    blob_id       INTEGER NOT NULL REFERENCES blobs(id),
+    size          INTEGER NOT NULL,
+    internal_date INTEGER NOT NULL,
+    flags         INTEGER NOT NULL DEFAULT 0,
+    keywords      TEXT NOT NULL DEFAULT '',
+    UNIQUE (mailbox_id, uid)
+);
+
+-- The shard's op log: every applied op, in order, as the backup will replay it.
+CREATE TABLE oplog (
+    seq   INTEGER PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    op    BLOB NOT NULL
+);
+"#];
+
+/// Opens the shard database at `path` with the settings every connection uses: WAL journal,
+/// `synchronous=FULL` (a commit is on disk when it returns), foreign keys, a busy timeout.
+pub(crate) fn open(path: &std::path::Path, busy_timeout_ms: u64) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_millis(busy_timeout_ms))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Brings the schema up to date, each migration in its own immediate transaction so that two
+/// processes opening a new shard at once cannot both run it.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let Some(migration) = usize::try_from(version).ok().and_then(|v| MIGRATIONS.get(v)) else {
+            return Ok(());
+        };
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}

@@ -1,0 +1,234 @@
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tidings_core::{Address, INBOX, Op, Outcome, Path};
+
+use super::*;
+use crate::{Directory, DirectoryConfig, LoginError, Resolution};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tidings-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn addr(s: &str) -> Address {
+    s.parse().unwrap()
+}
+
+fn create(address: &str) -> Op {
+    Op::CreateAccount {
+        address: addr(address),
+        password_hash: tidings_core::password::hash("secret").unwrap(),
+        created_at: 1,
+        uidvalidity: 7,
+    }
+}
+
+fn deliver(to: &[&str], body: &'static [u8]) -> Op {
+    Op::Deliver {
+        recipients: to.iter().map(|a| addr(a)).collect(),
+        mailbox: INBOX.into(),
+        internal_date: 1_700_000_000,
+        message: Bytes::from_static(body),
+    }
+}
+
+#[tokio::test]
+async fn create_account_makes_standard_mailboxes_and_refuses_duplicates() {
+    let dir = temp_dir("create");
+    let store = SqliteStore::open(&dir, &StoreConfig::default()).unwrap();
+    let ta = addr("ta@example.org");
+    assert_eq!(store.apply(&ta, create("ta@example.org")).await, Ok(Outcome::Done));
+    assert_eq!(store.apply(&ta, create("TA@example.org")).await, Err(StoreError::AccountExists(ta.clone())));
+    for (name, _) in tidings_core::STANDARD_MAILBOXES {
+        let listing = store.mailbox(&ta, name).await.unwrap().unwrap();
+        assert_eq!((listing.uidvalidity, listing.uidnext, listing.messages.len()), (7, 1, 0), "{name}");
+    }
+    assert!(store.mailbox(&ta, "Nope").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn delivered_octets_come_back_exactly_with_increasing_uids() {
+    let dir = temp_dir("deliver");
+    let store = SqliteStore::open(&dir, &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let first = b"Subject: one\r\n\r\n.leading dot\r\n\0binary\xff\r\n";
+    assert_eq!(
+        store.apply(&ta, deliver(&["ta@example.org"], first)).await,
+        Ok(Outcome::Delivered(vec![(ta.clone(), 1)]))
+    );
+    store.apply(&ta, deliver(&["ta@example.org"], b"two\r\n")).await.unwrap();
+    let listing = store.mailbox(&ta, INBOX).await.unwrap().unwrap();
+    let sizes: Vec<_> = listing.messages.iter().map(|m| (m.uid, m.size)).collect();
+    assert_eq!(sizes, vec![(1, first.len() as u64), (2, 5)]);
+    assert_eq!(listing.uidnext, 3);
+    assert_eq!(store.message(&ta, INBOX, 1).await.unwrap().unwrap(), &first[..]);
+}
+
+#[tokio::test]
+async fn one_delivery_to_two_recipients_shares_one_blob_until_both_are_expunged() {
+    let dir = temp_dir("share");
+    let store = SqliteStore::open(&dir, &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let (a, b) = (addr("a@example.org"), addr("b@example.org"));
+    store.apply(&a, create("a@example.org")).await.unwrap();
+    store.apply(&b, create("b@example.org")).await.unwrap();
+    store.apply(&a, deliver(&["a@example.org", "b@example.org", "gone@example.org"], b"hi\r\n")).await.unwrap();
+    let blobs = |store: &SqliteStore| {
+        let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
+        conn.query_row("SELECT COUNT(*), COALESCE(SUM(refs), 0) FROM blobs", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .unwrap()
+    };
+    assert_eq!(blobs(&store), (1, 2));
+    let expunge = |who: &Address| Op::Expunge { address: who.clone(), mailbox: INBOX.into(), uids: vec![1, 99] };
+    assert_eq!(store.apply(&a, expunge(&a)).await, Ok(Outcome::Expunged(1)));
+    assert_eq!(blobs(&store), (1, 1));
+    assert_eq!(store.message(&b, INBOX, 1).await.unwrap().unwrap(), &b"hi\r\n"[..]);
+    store.apply(&b, expunge(&b)).await.unwrap();
+    assert_eq!(blobs(&store), (0, 0));
+}
+
+#[tokio::test]
+async fn refused_op_in_a_batch_does_not_undo_the_others() {
+    let dir = temp_dir("batch");
+    let store = Arc::new(SqliteStore::open(&dir, &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap());
+    let ta = addr("ta@example.org");
+    // Queue all three before awaiting any, so they land in one batch.
+    let p1 = store.submit(ShardId(0), create("ta@example.org")).await.unwrap();
+    let p2 = store.submit(ShardId(0), create("ta@example.org")).await.unwrap();
+    let p3 = store.submit(ShardId(0), deliver(&["ta@example.org"], b"x\r\n")).await.unwrap();
+    assert_eq!(p1.await, Ok(Outcome::Done));
+    assert_eq!(p2.await, Err(StoreError::AccountExists(ta.clone())));
+    assert_eq!(p3.await, Ok(Outcome::Delivered(vec![(ta.clone(), 1)])));
+    let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
+    let logged: i64 = conn.query_row("SELECT COUNT(*) FROM oplog", [], |r| r.get(0)).unwrap();
+    assert_eq!(logged, 2, "only applied ops are logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_are_all_stored_once_with_unique_uids() {
+    let dir = temp_dir("concurrent");
+    let store = Arc::new(SqliteStore::open(&dir, &StoreConfig::default()).unwrap());
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..400u32 {
+        let store = Arc::clone(&store);
+        let ta = ta.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = Bytes::from(format!("message {i}\r\n"));
+            store.deliver(&[ta], INBOX, 0, body).await.unwrap()[0].1
+        }));
+    }
+    let mut uids = Vec::new();
+    for t in tasks {
+        uids.push(t.await.unwrap());
+    }
+    uids.sort();
+    assert_eq!(uids, (1..=400).collect::<Vec<_>>());
+    let listing = store.mailbox(&ta, INBOX).await.unwrap().unwrap();
+    let mut bodies = Vec::new();
+    for m in &listing.messages {
+        bodies.push(String::from_utf8(store.message(&ta, INBOX, m.uid).await.unwrap().unwrap().to_vec()).unwrap());
+    }
+    bodies.sort();
+    let mut expected: Vec<_> = (0..400).map(|i| format!("message {i}\r\n")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+}
+
+#[tokio::test]
+async fn state_survives_reopen_and_layout_keeps_its_shard_count() {
+    let dir = temp_dir("reopen");
+    let ta = addr("ta@example.org");
+    {
+        let store = SqliteStore::open(&dir, &StoreConfig { shards: 3, ..StoreConfig::default() }).unwrap();
+        store.apply(&ta, create("ta@example.org")).await.unwrap();
+        store.apply(&ta, deliver(&["ta@example.org"], b"kept\r\n")).await.unwrap();
+    }
+    let store = SqliteStore::open(&dir, &StoreConfig { shards: 8, ..StoreConfig::default() }).unwrap();
+    assert_eq!(store.shard_map().count(), 3);
+    assert_eq!(store.message(&ta, INBOX, 1).await.unwrap().unwrap(), &b"kept\r\n"[..]);
+}
+
+#[tokio::test]
+async fn delete_account_removes_its_mail_and_frees_the_address() {
+    let dir = temp_dir("delete");
+    let store = SqliteStore::open(&dir, &StoreConfig::default()).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    store.apply(&ta, deliver(&["ta@example.org"], b"x\r\n")).await.unwrap();
+    assert_eq!(store.apply(&ta, Op::DeleteAccount { address: ta.clone() }).await, Ok(Outcome::Done));
+    assert!(store.account(&ta).await.unwrap().is_none());
+    assert_eq!(
+        store.apply(&ta, Op::DeleteAccount { address: ta.clone() }).await,
+        Err(StoreError::NoSuchAccount(ta.clone()))
+    );
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    assert!(store.mailbox(&ta, INBOX).await.unwrap().unwrap().messages.is_empty());
+}
+
+#[tokio::test]
+async fn oplog_keeps_only_the_retained_tail() {
+    let dir = temp_dir("retain");
+    let config = StoreConfig { shards: 1, log_retain_ops: 5, ..StoreConfig::default() };
+    let store = SqliteStore::open(&dir, &config).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    for _ in 0..20 {
+        store.apply(&ta, deliver(&["ta@example.org"], b"x\r\n")).await.unwrap();
+    }
+    let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
+    let (count, min, max): (i64, i64, i64) = conn
+        .query_row("SELECT COUNT(*), MIN(seq), MAX(seq) FROM oplog", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    assert_eq!((count, min, max), (5, 17, 21));
+    let last: Vec<u8> = conn.query_row("SELECT op FROM oplog WHERE seq = 21", [], |r| r.get(0)).unwrap();
+    assert_eq!(postcard::from_bytes::<Op>(&last).unwrap(), deliver(&["ta@example.org"], b"x\r\n"));
+}
+
+async fn directory(name: &str, config: DirectoryConfig) -> (Directory, Arc<SqliteStore>) {
+    let store = Arc::new(SqliteStore::open(&temp_dir(name), &StoreConfig::default()).unwrap());
+    for a in ["ta@mmsys.upenn.edu", "cis505@mmsys.upenn.edu", "ta@other.example", "postmaster@other.example"] {
+        store.apply(&addr(a), create(a)).await.unwrap();
+    }
+    (Directory::new(store.clone(), &config).unwrap(), store)
+}
+
+#[tokio::test]
+async fn directory_resolves_recipients_with_aliases_and_postmaster() {
+    let config = DirectoryConfig {
+        domains: vec!["empty.example".into()],
+        domain_aliases: [("localhost".to_string(), "mmsys.upenn.edu".to_string())].into(),
+        postmaster: Some("cis505@mmsys.upenn.edu".into()),
+    };
+    let (dir, _store) = directory("resolve", config).await;
+    let path = |s: &str| Path::Mailbox(addr(s));
+    assert_eq!(dir.resolve(&path("TA@localhost")).await.unwrap(), Resolution::Local(addr("ta@mmsys.upenn.edu")));
+    assert_eq!(dir.resolve(&path("nobody@mmsys.upenn.edu")).await.unwrap(), Resolution::UnknownUser);
+    assert_eq!(dir.resolve(&path("nobody@empty.example")).await.unwrap(), Resolution::UnknownUser);
+    assert_eq!(dir.resolve(&path("x@elsewhere.example")).await.unwrap(), Resolution::NotLocal);
+    assert_eq!(dir.resolve(&Path::Postmaster).await.unwrap(), Resolution::Local(addr("cis505@mmsys.upenn.edu")));
+    assert_eq!(
+        dir.resolve(&path("postmaster@mmsys.upenn.edu")).await.unwrap(),
+        Resolution::Local(addr("cis505@mmsys.upenn.edu"))
+    );
+    assert_eq!(
+        dir.resolve(&path("postmaster@other.example")).await.unwrap(),
+        Resolution::Local(addr("postmaster@other.example"))
+    );
+}
+
+#[tokio::test]
+async fn login_by_full_address_or_unambiguous_local_part() {
+    let (dir, _store) = directory("login", DirectoryConfig::default()).await;
+    assert_eq!(dir.authenticate("cis505", "secret").await.unwrap().address, addr("cis505@mmsys.upenn.edu"));
+    assert_eq!(dir.authenticate("TA@mmsys.upenn.edu", "secret").await.unwrap().address, addr("ta@mmsys.upenn.edu"));
+    assert_eq!(dir.authenticate("ta", "secret").await, Err(LoginError::Invalid), "ta is in two domains");
+    assert_eq!(dir.authenticate("cis505", "wrong").await, Err(LoginError::Invalid));
+    assert_eq!(dir.authenticate("nobody", "secret").await, Err(LoginError::Invalid));
+    assert_eq!(dir.authenticate("bad@@x", "secret").await, Err(LoginError::Invalid));
+}
