@@ -1,0 +1,169 @@
+//! Runs a sans-I/O protocol core over a connection.
+//!
+//! The core decides everything; the driver only moves bytes, keeps the clock (read and write
+//! timeouts), performs the core's requests through a [`Handler`], upgrades to TLS when asked, and
+//! passes the shutdown signal on when the core is between commands.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
+use tracing::debug;
+
+use crate::{Accepted, Stream};
+
+/// What a core needs next, in the shape every tidings protocol core shares.
+#[derive(Debug)]
+pub enum Next<R> {
+    /// Send the pending output, then read.
+    NeedInput,
+    /// Perform this request and resolve it.
+    Request(R),
+    /// Send the pending output, then do a TLS handshake.
+    StartTls,
+    /// Send the pending output, then close.
+    Close,
+}
+
+/// A sans-I/O protocol session as the driver sees it.
+pub trait SessionCore {
+    /// Decisions the core asks the server for.
+    type Request;
+    /// The server's answers.
+    type Response;
+    /// Processes buffered input until the core needs something.
+    fn next(&mut self) -> Next<Self::Request>;
+    /// Bytes read from the client.
+    fn feed(&mut self, input: &[u8]);
+    /// The client closed its side.
+    fn eof(&mut self);
+    /// The answer to the last request.
+    fn resolve(&mut self, response: Self::Response);
+    /// Bytes to send.
+    fn take_output(&mut self) -> Vec<u8>;
+    /// Transcript lines (`C: …` / `S: …`, secrets redacted) since the last call.
+    fn take_transcript(&mut self) -> Vec<String>;
+    /// The read timer fired.
+    fn timeout(&mut self);
+    /// The server is stopping; only called when [`SessionCore::is_idle`].
+    fn shutdown(&mut self);
+    /// Between commands, with nothing half-received.
+    fn is_idle(&self) -> bool;
+    /// The TLS handshake asked for by [`Next::StartTls`] succeeded.
+    fn tls_established(&mut self);
+    /// How long to wait for the client's next bytes in the current state.
+    fn read_timeout(&self) -> Duration;
+}
+
+/// Performs a core's requests (store reads and writes, password checks).
+pub trait Handler<C: SessionCore> {
+    /// Performs `request` and returns the answer for the core.
+    fn handle(&mut self, request: C::Request) -> impl Future<Output = C::Response> + Send;
+}
+
+/// Per-connection I/O settings.
+#[derive(Clone)]
+pub struct DriveOptions {
+    /// Longest a write may block on a client that does not read; then the connection is dropped.
+    pub write_timeout: Duration,
+    /// Acceptor for STARTTLS / STLS; `None` when no certificate is loaded.
+    pub tls: Option<TlsAcceptor>,
+    /// Octets read per read call.
+    pub read_buffer_bytes: usize,
+    /// Longest a STARTTLS handshake may take.
+    pub handshake_timeout: Duration,
+}
+
+/// How a session ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// The core closed the session (QUIT, too many errors, timeout, shutdown).
+    Closed,
+    /// The client went away or an I/O error or write timeout ended it.
+    Dropped,
+}
+
+/// Runs `core` over `conn` until it closes.
+pub async fn drive<C, H>(conn: Accepted, core: &mut C, handler: &mut H, options: &DriveOptions) -> End
+where
+    C: SessionCore,
+    H: Handler<C>,
+{
+    let Accepted { mut stream, id, mut shutdown, .. } = conn;
+    let mut buf = vec![0u8; options.read_buffer_bytes.max(512)];
+    loop {
+        let next = core.next();
+        for line in core.take_transcript() {
+            debug!(target: "tidings::transcript", "[{id}] {line}");
+        }
+        match next {
+            Next::NeedInput => {
+                if !flush(&mut stream, core, options).await {
+                    return End::Dropped;
+                }
+                if core.is_idle() && shutdown.is_signalled() {
+                    core.shutdown();
+                    continue;
+                }
+                let read = async { tokio::time::timeout(core.read_timeout(), stream.read(&mut buf)).await };
+                let outcome = if core.is_idle() {
+                    tokio::select! {
+                        r = read => Some(r),
+                        _ = shutdown.recv() => None,
+                    }
+                } else {
+                    Some(read.await)
+                };
+                match outcome {
+                    None => core.shutdown(),
+                    Some(Err(_elapsed)) => core.timeout(),
+                    Some(Ok(Ok(0))) | Some(Ok(Err(_))) => core.eof(),
+                    Some(Ok(Ok(n))) => core.feed(&buf[..n]),
+                }
+            }
+            Next::Request(request) => {
+                let response = handler.handle(request).await;
+                core.resolve(response);
+            }
+            Next::StartTls => {
+                if !flush(&mut stream, core, options).await {
+                    return End::Dropped;
+                }
+                let Some(acceptor) = options.tls.as_ref() else {
+                    debug!("[{id}] core asked for TLS without an acceptor");
+                    return End::Dropped;
+                };
+                match tokio::time::timeout(options.handshake_timeout, stream.upgrade(acceptor)).await {
+                    Ok(Ok(tls)) => {
+                        stream = tls;
+                        core.tls_established();
+                    }
+                    Ok(Err(e)) => {
+                        debug!("[{id}] TLS handshake failed: {e}");
+                        return End::Dropped;
+                    }
+                    Err(_) => return End::Dropped,
+                }
+            }
+            Next::Close => {
+                let flushed = flush(&mut stream, core, options).await;
+                let _ = tokio::time::timeout(options.write_timeout, stream.shutdown()).await;
+                return if flushed { End::Closed } else { End::Dropped };
+            }
+        }
+    }
+}
+
+/// Writes the core's pending output; false when the client is gone or too slow to read it.
+async fn flush<C: SessionCore>(stream: &mut Stream, core: &mut C, options: &DriveOptions) -> bool {
+    let out = core.take_output();
+    if out.is_empty() {
+        return true;
+    }
+    let write = async {
+        stream.write_all(&out).await?;
+        stream.flush().await
+    };
+    matches!(tokio::time::timeout(options.write_timeout, write).await, Ok(Ok(())))
+}
