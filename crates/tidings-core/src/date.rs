@@ -26,6 +26,11 @@ pub fn now_secs() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The current Unix time in milliseconds.
+pub fn now_millis() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -37,6 +37,14 @@ pub const STANDARD_MAILBOXES: [(&str, Option<&str>); 6] = [
     ("Archive", Some("\\Archive")),
 ];
 
+/// A UIDVALIDITY for mailboxes created at Unix time `now_ms` (milliseconds): the low 32 bits of
+/// the time, never 0 (RFC 9051 §2.3.1.1 requires a non-zero value that changes when a mailbox of
+/// the same name is created again; a millisecond clock does that unless two creations of one name
+/// fall in the same millisecond or 49.7 days apart to the millisecond).
+pub fn uidvalidity_at(now_ms: i64) -> u32 {
+    (now_ms as u32).max(1)
+}
+
 /// An account as the store knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use tidings_core::{Account, Address, Path, password};
+use tidings_core::{Account, Address, Op, Path, password};
 
 use crate::{DirectoryConfig, Store, StoreError};
 
@@ -17,6 +17,17 @@ pub enum Resolution {
     UnknownUser,
     /// Not one of our domains.
     NotLocal,
+}
+
+/// Why an account could not be created or changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    /// The password is unusable (empty, too long).
+    #[error(transparent)]
+    Password(#[from] password::PasswordError),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Why a login failed.
@@ -158,4 +169,49 @@ impl Directory {
             _ => Err(LoginError::Invalid),
         }
     }
+
+    /// Creates an account with the standard mailboxes; the password is hashed on a blocking thread.
+    ///
+    /// # Errors
+    /// [`AccountError::Store`] with [`StoreError::AccountExists`] when the address is taken, or a
+    /// password or store failure.
+    pub async fn create_account(&self, address: &Address, password: &str) -> Result<(), AccountError> {
+        let password_hash = hash_blocking(password).await?;
+        let now_ms = tidings_core::date::now_millis();
+        let op = Op::CreateAccount {
+            address: address.clone(),
+            password_hash,
+            created_at: now_ms / 1000,
+            uidvalidity: tidings_core::uidvalidity_at(now_ms),
+        };
+        self.store.apply(address, op).await?;
+        Ok(())
+    }
+
+    /// Replaces an account's password.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchAccount`], or a password or store failure.
+    pub async fn set_password(&self, address: &Address, password: &str) -> Result<(), AccountError> {
+        let password_hash = hash_blocking(password).await?;
+        self.store.apply(address, Op::SetPassword { address: address.clone(), password_hash }).await?;
+        Ok(())
+    }
+
+    /// Removes an account and all its mail.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchAccount`] or a store failure.
+    pub async fn delete_account(&self, address: &Address) -> Result<(), AccountError> {
+        self.store.apply(address, Op::DeleteAccount { address: address.clone() }).await?;
+        Ok(())
+    }
+}
+
+async fn hash_blocking(password: &str) -> Result<String, AccountError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| AccountError::Store(StoreError::Database(e.to_string())))?
+        .map_err(AccountError::Password)
 }

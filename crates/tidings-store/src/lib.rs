@@ -35,7 +35,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 pub use config::{DirectoryConfig, StoreConfig};
-pub use directory::{Directory, LoginError, Resolution};
+pub use directory::{AccountError, Directory, LoginError, Resolution};
 pub use sqlite::SqliteStore;
 use tidings_core::{Account, Address, Op, Outcome, ShardId, ShardMap};
 

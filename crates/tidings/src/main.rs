@@ -1,1 +1,107 @@
-fn main() {}
+//! `tidings`: one program for a mail and chat service.
+//!
+//! `tidings serve` runs a node; `tidings account` manages accounts in a data directory (safe while
+//! the node runs); `tidings bench` drives a server with load.
+
+mod account;
+mod bench;
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
+
+/// tidings: a distributed mail and chat service in one program.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// More output: -v adds a protocol transcript per connection ("[id] C: …" / "[id] S: …",
+    /// passwords never shown); -vv adds debug logs.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the configuration and the data live (shared by the subcommands that use a data directory).
+#[derive(clap::Args, Clone)]
+struct Location {
+    /// TOML configuration file; without it every setting has its documented default.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `[server] data_dir`).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node: SMTP, submission and POP3 on the embedded store.
+    Serve {
+        #[command(flatten)]
+        location: Location,
+        /// Demo node: domain mmsys.upenn.edu (alias localhost) with accounts instructor, ta and
+        /// cis505, password CIS505; binds loopback addresses only.
+        #[arg(long)]
+        demo: bool,
+        /// Write the bound addresses (TOML) to this file once every listener is up.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
+    /// Manage accounts in the data directory.
+    Account {
+        #[command(flatten)]
+        location: Location,
+        #[command(subcommand)]
+        action: account::Action,
+    },
+    /// Load generators for measuring a server.
+    Bench {
+        #[command(subcommand)]
+        load: bench::Load,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let result = match cli.command {
+        Command::Serve { location, demo, ready_file } => {
+            load(&location).and_then(|(config, data)| serve::run(config, data, demo, ready_file))
+        }
+        Command::Account { location, action } => {
+            load(&location).and_then(|(config, data)| account::run(&config, &data, action))
+        }
+        Command::Bench { load } => bench::run(load),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tidings: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(location: &Location) -> anyhow::Result<(config::Config, PathBuf)> {
+    let config = config::Config::load(location.config.as_deref())?;
+    let data = location.data.clone().unwrap_or_else(|| config.server.data_dir.clone());
+    Ok((config, data))
+}
+
+fn init_tracing(verbose: u8) {
+    let filter = match verbose {
+        0 => Targets::new().with_default(LevelFilter::INFO),
+        1 => Targets::new().with_default(LevelFilter::INFO).with_target("tidings::transcript", LevelFilter::DEBUG),
+        _ => Targets::new().with_default(LevelFilter::DEBUG),
+    };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_target(false))
+        .with(filter)
+        .init();
+}

@@ -1,0 +1,285 @@
+//! The POP3 service: runs a [`proto::Session`] per connection over the store.
+//!
+//! The driver's part of RFC 1939: it checks passwords (with a delay after a failure), locks the
+//! maildrop for the session (a second session gets `[IN-USE]`), serves messages from INBOX, and
+//! applies the session's deletions as one op in the UPDATE state.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use tidings_core::{Address, INBOX, Op};
+use tidings_net::{Accepted, ConnectionLimits, DriveOptions, Handler, Next, PlaintextAuth, Refusal, SessionCore};
+use tidings_store::{Directory, LoginError};
+
+use crate::proto::{self, MessageInfo, Request, Response, Session, SessionConfig, Step};
+
+/// `[pop3]`: limits of the POP3 service.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pop3Config {
+    /// Longest command line, octets including CRLF. Default 2048 (RFC 2449 §4 needs 255; SASL
+    /// responses need more). At least 255.
+    pub command_line_bytes_max: usize,
+    /// `-ERR` replies after which the session is closed. Default 10.
+    pub errors_max: u32,
+    /// Autologout: an idle session is closed after this many seconds without a command, without
+    /// applying its deletions (RFC 1939 §3: at least 10 minutes). Default 600.
+    pub idle_timeout_secs: u64,
+    /// Most simultaneous POP3 connections. Default 1000.
+    pub connections_max: usize,
+    /// Most simultaneous POP3 connections from one IP address. Default 50.
+    pub connections_per_ip_max: usize,
+}
+
+impl Default for Pop3Config {
+    fn default() -> Self {
+        Pop3Config {
+            command_line_bytes_max: 2048,
+            errors_max: 10,
+            idle_timeout_secs: 600,
+            connections_max: 1000,
+            connections_per_ip_max: 50,
+        }
+    }
+}
+
+impl Pop3Config {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// A message naming the bad key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.command_line_bytes_max < proto::COMMAND_LINE_BYTES_MIN {
+            return Err(format!("[pop3] command_line_bytes_max must be at least {}", proto::COMMAND_LINE_BYTES_MIN));
+        }
+        if self.idle_timeout_secs == 0 || self.connections_max == 0 || self.connections_per_ip_max == 0 {
+            return Err("[pop3] idle_timeout_secs, connections_max and connections_per_ip_max must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The connection caps.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits { connections_max: self.connections_max, connections_per_ip_max: self.connections_per_ip_max }
+    }
+}
+
+/// Everything a POP3 service needs.
+pub struct Pop3Settings {
+    /// Our host name, in the greeting.
+    pub hostname: String,
+    /// `[pop3]`.
+    pub config: Pop3Config,
+    /// Accounts and the store.
+    pub directory: Arc<Directory>,
+    /// Where USER/PASS may be used without TLS.
+    pub plaintext_auth: PlaintextAuth,
+    /// Wait before answering a failed login.
+    pub auth_failure_delay: Duration,
+    /// Socket settings; `tls` set means STLS is offered.
+    pub drive: DriveOptions,
+    /// The node's maildrop locks.
+    pub locks: MaildropLocks,
+}
+
+/// One POP3 listener's service.
+pub struct Pop3Service {
+    settings: Pop3Settings,
+}
+
+impl Pop3Service {
+    /// A service for one listener.
+    pub fn new(settings: Pop3Settings) -> Arc<Pop3Service> {
+        Arc::new(Pop3Service { settings })
+    }
+
+    /// The refusal line for a connection over the limits.
+    pub fn refusal(&self) -> Refusal {
+        Arc::new(|reason| proto::refuse_connection(&format!("{reason}, try again later")))
+    }
+
+    /// Serves one connection until it ends.
+    pub async fn handle(self: Arc<Self>, conn: Accepted) {
+        let s = &self.settings;
+        let tls = conn.stream.is_tls();
+        let config = SessionConfig {
+            hostname: s.hostname.clone(),
+            limits: proto::Limits {
+                command_line_bytes_max: s.config.command_line_bytes_max,
+                errors_max: s.config.errors_max,
+            },
+            stls: !tls && s.drive.tls.is_some(),
+            tls,
+            plaintext_auth: s.plaintext_auth.allows(conn.peer.ip()),
+            transcript: tracing::enabled!(target: "tidings::transcript", tracing::Level::DEBUG),
+        };
+        let mut core =
+            Core { session: Session::new(config), idle_timeout: Duration::from_secs(s.config.idle_timeout_secs) };
+        let mut handler = Pop3Handler { service: Arc::clone(&self), account: None, lock: None, peer: conn.peer };
+        tidings_net::drive(conn, &mut core, &mut handler, &s.drive).await;
+    }
+}
+
+/// The maildrops with a session in TRANSACTION state (RFC 1939 §4: exclusive access). One table
+/// per node, shared by all its POP3 listeners.
+#[derive(Clone, Default)]
+pub struct MaildropLocks(Arc<Mutex<HashSet<Address>>>);
+
+impl MaildropLocks {
+    /// Locks `address`'s maildrop, or `None` when another session holds it.
+    fn try_lock(&self, address: &Address) -> Option<MaildropLock> {
+        let fresh = self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(address.clone());
+        fresh.then(|| MaildropLock { locks: self.clone(), address: address.clone() })
+    }
+}
+
+/// A held maildrop lock; released on drop (the session ended, however it ended).
+struct MaildropLock {
+    locks: MaildropLocks,
+    address: Address,
+}
+
+impl Drop for MaildropLock {
+    fn drop(&mut self) {
+        self.locks.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.address);
+    }
+}
+
+/// The session core with the driver's view of its timeouts.
+struct Core {
+    session: Session,
+    idle_timeout: Duration,
+}
+
+impl SessionCore for Core {
+    type Request = Request;
+    type Response = Response;
+
+    fn next(&mut self) -> Next<Request> {
+        match self.session.poll() {
+            Step::NeedInput => Next::NeedInput,
+            Step::Request(r) => Next::Request(r),
+            Step::StartTls => Next::StartTls,
+            Step::Close => Next::Close,
+        }
+    }
+    fn feed(&mut self, input: &[u8]) {
+        self.session.feed(input)
+    }
+    fn eof(&mut self) {
+        self.session.eof()
+    }
+    fn resolve(&mut self, response: Response) {
+        self.session.resolve(response)
+    }
+    fn take_output(&mut self) -> Vec<u8> {
+        self.session.take_output()
+    }
+    fn take_transcript(&mut self) -> Vec<String> {
+        self.session.take_transcript()
+    }
+    fn timeout(&mut self) {
+        self.session.timeout()
+    }
+    fn shutdown(&mut self) {
+        self.session.shutdown()
+    }
+    fn is_idle(&self) -> bool {
+        self.session.is_idle()
+    }
+    fn tls_established(&mut self) {
+        self.session.tls_established()
+    }
+    fn read_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+}
+
+/// Carries out one session's requests.
+struct Pop3Handler {
+    service: Arc<Pop3Service>,
+    /// The logged-in account.
+    account: Option<Address>,
+    lock: Option<MaildropLock>,
+    peer: std::net::SocketAddr,
+}
+
+impl Handler<Core> for Pop3Handler {
+    async fn handle(&mut self, request: Request) -> Response {
+        match request {
+            Request::Authenticate { user, password } => self.login(&user, &password).await,
+            Request::Retrieve { uid, .. } => {
+                let Some(account) = &self.account else { return Response::TempFail };
+                match self.service.settings.directory.store().message(account, INBOX, uid).await {
+                    Ok(Some(bytes)) => Response::Message(bytes),
+                    Ok(None) => Response::MessageGone,
+                    Err(e) => {
+                        warn!(%account, uid, error = %e, "pop3: cannot read message");
+                        Response::TempFail
+                    }
+                }
+            }
+            Request::Update { uids } => {
+                let Some(account) = &self.account else { return Response::UpdateFailed };
+                let op = Op::Expunge { address: account.clone(), mailbox: INBOX.into(), uids };
+                match self.service.settings.directory.store().apply(account, op).await {
+                    Ok(outcome) => {
+                        info!(%account, ?outcome, "pop3: deletions applied");
+                        Response::Updated
+                    }
+                    Err(e) => {
+                        warn!(%account, error = %e, "pop3: deletions failed; none applied");
+                        Response::UpdateFailed
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Pop3Handler {
+    async fn login(&mut self, user: &str, password: &str) -> Response {
+        let settings = &self.service.settings;
+        let account = match settings.directory.authenticate(user, password).await {
+            Ok(account) => account.address,
+            Err(LoginError::Invalid) => {
+                info!(peer = %self.peer, user, "pop3: login failed");
+                tokio::time::sleep(settings.auth_failure_delay).await;
+                return Response::AuthFailed;
+            }
+            Err(LoginError::Unavailable(e)) => {
+                warn!(error = %e, "pop3: cannot check a login");
+                return Response::TempFail;
+            }
+        };
+        let Some(lock) = settings.locks.try_lock(&account) else {
+            return Response::InUse;
+        };
+        match settings.directory.store().mailbox(&account, INBOX).await {
+            Ok(Some(listing)) => {
+                let messages = listing
+                    .messages
+                    .iter()
+                    .map(|m| MessageInfo {
+                        uid: m.uid,
+                        size: m.size,
+                        unique_id: format!("{:08x}{:08x}", listing.uidvalidity, m.uid),
+                    })
+                    .collect();
+                info!(peer = %self.peer, %account, "pop3: logged in");
+                self.account = Some(account);
+                self.lock = Some(lock);
+                Response::LoggedIn(messages)
+            }
+            Ok(None) => Response::TempFail,
+            Err(e) => {
+                warn!(%account, error = %e, "pop3: cannot list INBOX");
+                Response::TempFail
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `tidings account add | list | passwd | remove`: account management on a data directory.
+//!
+//! These commands open the shard databases themselves and write through the same op path as the
+//! server (SQLite's locking orders them with the server's writers), so they are safe while a node
+//! runs on the same directory.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use tidings_core::Address;
+use tidings_store::{AccountError, Directory, SqliteStore, Store, StoreError};
+
+use crate::config::Config;
+
+/// An account subcommand.
+#[derive(Subcommand)]
+pub enum Action {
+    /// Create an account. The password comes from TIDINGS_PASSWORD, from --password-stdin, or a prompt.
+    Add {
+        /// `local@domain`
+        address: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the accounts.
+    List,
+    /// Change an account's password (same password sources as `add`).
+    Passwd {
+        /// `local@domain`
+        address: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove an account and all its mail.
+    Remove {
+        /// `local@domain`
+        address: String,
+    },
+}
+
+/// Runs `action` on the data directory `data`.
+///
+/// # Errors
+/// A message for the person at the terminal: unknown account, address taken, bad password.
+pub fn run(config: &Config, data: &Path, action: Action) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(data, &config.store).with_context(|| format!("cannot open {}", data.display()))?,
+        );
+        let directory = Directory::new(store.clone(), &config.mail).map_err(anyhow::Error::msg)?;
+        match action {
+            Action::Add { address, password_stdin } => {
+                let address = parse(&directory, &address)?;
+                let password = password(password_stdin, true)?;
+                directory.create_account(&address, &password).await.map_err(explain)?;
+                println!("created {address}");
+            }
+            Action::List => {
+                for account in store.accounts().await? {
+                    println!("{}", account.address);
+                }
+            }
+            Action::Passwd { address, password_stdin } => {
+                let address = parse(&directory, &address)?;
+                let password = password(password_stdin, true)?;
+                directory.set_password(&address, &password).await.map_err(explain)?;
+                println!("password changed for {address}");
+            }
+            Action::Remove { address } => {
+                let address = parse(&directory, &address)?;
+                directory.delete_account(&address).await.map_err(explain)?;
+                println!("removed {address}");
+            }
+        }
+        Ok(())
+    })
+}
+
+fn parse(directory: &Directory, text: &str) -> anyhow::Result<Address> {
+    let address = Address::parse(text, true).with_context(|| format!("{text:?} is not an address (local@domain)"))?;
+    Ok(directory.canonical(&address))
+}
+
+fn explain(e: AccountError) -> anyhow::Error {
+    match e {
+        AccountError::Store(StoreError::AccountExists(a)) => anyhow::anyhow!("{a} already exists"),
+        AccountError::Store(StoreError::NoSuchAccount(a)) => anyhow::anyhow!("there is no account {a}"),
+        other => other.into(),
+    }
+}
+
+/// The new password: TIDINGS_PASSWORD, else one line of stdin, else a prompt asked twice.
+fn password(from_stdin: bool, confirm: bool) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("TIDINGS_PASSWORD") {
+        return Ok(p);
+    }
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ").context("cannot read a password from the terminal")?;
+    if confirm && rpassword::prompt_password("Again: ")? != first {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}

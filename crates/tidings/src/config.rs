@@ -1,0 +1,269 @@
+//! The configuration file: one TOML document holding every listener and every limit, each with a
+//! documented default (README.md, "Configuration reference"). A missing file means all defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use tidings_net::PlaintextAuth;
+use tidings_net::tls::TlsConfig;
+use tidings_pop3::server::Pop3Config;
+use tidings_smtp::server::SmtpConfig;
+use tidings_store::{DirectoryConfig, StoreConfig};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[store]`
+    pub store: StoreConfig,
+    /// `[tls]`
+    pub tls: TlsConfig,
+    /// `[mail]`
+    pub mail: DirectoryConfig,
+    /// `[auth]`
+    pub auth: AuthConfig,
+    /// `[smtp]`: limits of the `smtp` and `submission` services.
+    pub smtp: SmtpConfig,
+    /// `[pop3]`
+    pub pop3: Pop3Config,
+    /// `[[listener]]`: every socket the server binds. Giving any replaces all the defaults.
+    #[serde(rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            tls: TlsConfig::default(),
+            mail: DirectoryConfig::default(),
+            auth: AuthConfig::default(),
+            smtp: SmtpConfig::default(),
+            pop3: Pop3Config::default(),
+            listeners: vec![
+                ListenerConfig::new(Service::Smtp, "127.0.0.1:2525"),
+                ListenerConfig::new(Service::Submission, "127.0.0.1:2587"),
+                ListenerConfig::new(Service::Pop3, "127.0.0.1:1110"),
+            ],
+        }
+    }
+}
+
+/// `[server]`: this node.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The name this server gives itself in greetings and `Received:` fields. Default: the
+    /// machine's hostname (`/proc/sys/kernel/hostname`), else `localhost`.
+    pub hostname: String,
+    /// Where the shard databases, the generated certificate and the lock live. Default
+    /// `tidings-data` (relative to the working directory). `--data` overrides it.
+    pub data_dir: PathBuf,
+    /// How long a shutdown waits for sessions in the middle of a transaction, in seconds. Default 30.
+    pub shutdown_grace_secs: u64,
+    /// Longest a write to a client may block (a client that does not read is dropped), in
+    /// seconds. Default 60.
+    pub write_timeout_secs: u64,
+    /// Longest a TLS handshake may take, in seconds. Default 30.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            hostname: system_hostname(),
+            data_dir: PathBuf::from("tidings-data"),
+            shutdown_grace_secs: 30,
+            write_timeout_secs: 60,
+            handshake_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[auth]`: password logins on every protocol.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Where passwords may be sent without TLS: `always`, `loopback` or `never`. Default `loopback`.
+    pub plaintext: PlaintextAuth,
+    /// Delay before answering a failed login, in milliseconds (slows password guessing). Default 2000.
+    pub failure_delay_ms: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { plaintext: PlaintextAuth::Loopback, failure_delay_ms: 2000 }
+    }
+}
+
+/// What a listener serves.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// SMTP for incoming mail (RFC 5321): local recipients from anyone, relaying never.
+    Smtp,
+    /// Message submission (RFC 6409): AUTH required, sender must be the user.
+    Submission,
+    /// POP3 (RFC 1939).
+    Pop3,
+}
+
+impl Service {
+    /// The name used in the config and the ready file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Smtp => "smtp",
+            Service::Submission => "submission",
+            Service::Pop3 => "pop3",
+        }
+    }
+}
+
+/// How a listener uses TLS.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Cleartext first, STARTTLS / STLS offered (RFC 3207, RFC 2595). The default.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (RFC 8314), as on ports 465 and 995.
+    Implicit,
+    /// No TLS on this listener.
+    None,
+}
+
+/// `[[listener]]`: one socket.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// `smtp`, `submission` or `pop3`.
+    pub service: Service,
+    /// `IP:port`; port 0 picks a free port (see `--ready-file`).
+    pub address: SocketAddr,
+    /// `starttls` (default), `implicit` or `none`.
+    #[serde(default)]
+    pub tls: TlsMode,
+}
+
+impl ListenerConfig {
+    fn new(service: Service, address: &str) -> ListenerConfig {
+        ListenerConfig { service, address: address.parse().expect("default address"), tls: TlsMode::Starttls }
+    }
+}
+
+impl Config {
+    /// Reads `path`; `None` gives the defaults.
+    ///
+    /// # Errors
+    /// When the file cannot be read or is not a valid configuration (unknown keys are errors, so
+    /// a typo never silently falls back to a default).
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("invalid configuration in {}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot: non-empty names, sane limits.
+    ///
+    /// # Errors
+    /// The first problem, naming its key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !tidings_core::is_valid_domain(&self.server.hostname) {
+            bail!("[server] hostname {:?} is not a valid host name", self.server.hostname);
+        }
+        self.smtp.validate().map_err(anyhow::Error::msg)?;
+        self.pop3.validate().map_err(anyhow::Error::msg)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for l in &self.listeners {
+            if l.address.port() != 0 && !seen.insert(l.address) {
+                bail!("[[listener]] address {} is used twice", l.address);
+            }
+        }
+        Ok(())
+    }
+
+    /// The demo node: domain `mmsys.upenn.edu` with `localhost` as its alias, loopback only.
+    ///
+    /// # Errors
+    /// When a listener is configured on an address other than loopback.
+    pub fn apply_demo(&mut self) -> anyhow::Result<()> {
+        for l in &self.listeners {
+            if !l.address.ip().is_loopback() {
+                bail!(
+                    "--demo serves well-known passwords and binds loopback only, but a listener is configured on {}",
+                    l.address
+                );
+            }
+        }
+        if !self.mail.domains.iter().any(|d| d == DEMO_DOMAIN) {
+            self.mail.domains.push(DEMO_DOMAIN.into());
+        }
+        self.mail.domain_aliases.entry("localhost".into()).or_insert_with(|| DEMO_DOMAIN.into());
+        Ok(())
+    }
+}
+
+/// The demo domain.
+pub const DEMO_DOMAIN: &str = "mmsys.upenn.edu";
+/// The demo accounts' local parts; every one has the password [`DEMO_PASSWORD`].
+pub const DEMO_USERS: [&str; 3] = ["instructor", "ta", "cis505"];
+/// The demo accounts' password.
+pub const DEMO_PASSWORD: &str = "CIS505";
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_lowercase())
+        .filter(|h| tidings_core::is_valid_domain(h))
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config, Config::default());
+        let ports: Vec<_> = config.listeners.iter().map(|l| (l.service, l.address.port())).collect();
+        assert_eq!(ports, vec![(Service::Smtp, 2525), (Service::Submission, 2587), (Service::Pop3, 1110)]);
+        assert_eq!(config.smtp.message_bytes_max, 25 << 20);
+        assert_eq!(config.smtp.recipients_max, 100);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("[smtp]\nmessage_bytes_mx = 5\n").is_err());
+    }
+
+    #[test]
+    fn listeners_replace_the_defaults() {
+        let config: Config =
+            toml::from_str("[[listener]]\nservice = \"pop3\"\naddress = \"127.0.0.1:0\"\ntls = \"implicit\"\n")
+                .unwrap();
+        assert_eq!(config.listeners.len(), 1);
+        assert_eq!(config.listeners[0].tls, TlsMode::Implicit);
+    }
+
+    #[test]
+    fn demo_refuses_non_loopback_listeners() {
+        let mut config: Config =
+            toml::from_str("[[listener]]\nservice = \"smtp\"\naddress = \"0.0.0.0:25\"\n").unwrap();
+        assert!(config.apply_demo().is_err());
+        let mut config = Config::default();
+        config.apply_demo().unwrap();
+        assert_eq!(config.mail.domain_aliases.get("localhost").map(String::as_str), Some(DEMO_DOMAIN));
+    }
+}

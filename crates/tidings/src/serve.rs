@@ -1,0 +1,181 @@
+//! `tidings serve`: opens the store, binds every listener, serves until SIGINT or SIGTERM, then
+//! shuts down gracefully (idle sessions are told, transactions in flight may finish).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use tidings_core::Address;
+use tidings_net::{Admissions, DriveOptions, ListenOptions, ShutdownController, TlsAcceptor};
+use tidings_pop3::server::{MaildropLocks, Pop3Service, Pop3Settings};
+use tidings_smtp::proto::Mode;
+use tidings_smtp::server::{SmtpService, SmtpSettings};
+use tidings_store::{AccountError, Directory, SqliteStore, Store, StoreError};
+
+use crate::config::{Config, DEMO_DOMAIN, DEMO_PASSWORD, DEMO_USERS, Service, TlsMode};
+
+/// Runs the node until a signal stops it.
+///
+/// # Errors
+/// Start-up failures: a data directory in use or unusable, a port that cannot be bound, a bad
+/// certificate.
+pub fn run(mut config: Config, data: PathBuf, demo: bool, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
+    if demo {
+        config.apply_demo()?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(serve(config, &data, demo, ready_file));
+    // Sessions still running after the grace period are dropped here; the store's writers finish
+    // the ops already queued before the process exits.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(data)?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(data, &config.store)
+            .with_context(|| format!("cannot open the store in {}", data.display()))?,
+    );
+    let directory = Arc::new(Directory::new(Arc::clone(&store), &config.mail).map_err(anyhow::Error::msg)?);
+    if demo {
+        create_demo_accounts(&directory).await?;
+    }
+    let tls_config = tidings_net::tls::server_config(&config.tls, data, &config.server.hostname)?;
+    let acceptor = TlsAcceptor::from(tls_config);
+
+    let controller = ShutdownController::new();
+    let drive = DriveOptions {
+        write_timeout: Duration::from_secs(config.server.write_timeout_secs),
+        tls: None,
+        read_buffer_bytes: 16 * 1024,
+        handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
+    };
+    let mut admissions: BTreeMap<Service, Arc<Admissions>> = BTreeMap::new();
+    let mut bound = Vec::new();
+    let maildrop_locks = MaildropLocks::default();
+    for listener in &config.listeners {
+        let socket = TcpListener::bind(listener.address)
+            .await
+            .with_context(|| format!("cannot listen on {} for {}", listener.address, listener.service.name()))?;
+        let address = socket.local_addr()?;
+        let limits = match listener.service {
+            Service::Smtp | Service::Submission => config.smtp.connection_limits(),
+            Service::Pop3 => config.pop3.connection_limits(),
+        };
+        let admissions = Arc::clone(admissions.entry(listener.service).or_insert_with(|| Admissions::new(limits)));
+        let starttls = (listener.tls == TlsMode::Starttls).then(|| acceptor.clone());
+        let implicit_tls = (listener.tls == TlsMode::Implicit).then(|| acceptor.clone());
+        let drive = DriveOptions { tls: starttls, ..drive.clone() };
+        let token = controller.token();
+        let handshake_timeout = drive.handshake_timeout;
+        match listener.service {
+            Service::Smtp | Service::Submission => {
+                let mode = if listener.service == Service::Smtp { Mode::Mx } else { Mode::Submission };
+                let service = SmtpService::new(SmtpSettings {
+                    mode,
+                    hostname: config.server.hostname.clone(),
+                    config: config.smtp.clone(),
+                    directory: Arc::clone(&directory),
+                    plaintext_auth: config.auth.plaintext,
+                    auth_failure_delay: Duration::from_millis(config.auth.failure_delay_ms),
+                    drive,
+                });
+                let options = ListenOptions { admissions, implicit_tls, handshake_timeout, refusal: service.refusal() };
+                tokio::spawn(tidings_net::serve(socket, options, token, move |conn| Arc::clone(&service).handle(conn)));
+            }
+            Service::Pop3 => {
+                let service = Pop3Service::new(Pop3Settings {
+                    hostname: config.server.hostname.clone(),
+                    config: config.pop3.clone(),
+                    directory: Arc::clone(&directory),
+                    plaintext_auth: config.auth.plaintext,
+                    auth_failure_delay: Duration::from_millis(config.auth.failure_delay_ms),
+                    drive,
+                    locks: maildrop_locks.clone(),
+                });
+                let options = ListenOptions { admissions, implicit_tls, handshake_timeout, refusal: service.refusal() };
+                tokio::spawn(tidings_net::serve(socket, options, token, move |conn| Arc::clone(&service).handle(conn)));
+            }
+        }
+        info!(service = listener.service.name(), %address, tls = ?listener.tls, "listening");
+        bound.push((listener.service, address, listener.tls));
+    }
+    if let Some(path) = ready_file {
+        write_ready_file(&path, &bound)?;
+    }
+    info!(hostname = %config.server.hostname, data = %data.display(), "tidings is ready");
+
+    wait_for_signal().await?;
+    info!("shutting down: refusing new connections, finishing transactions in flight");
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    if !controller.shutdown(grace).await {
+        warn!(grace_secs = grace.as_secs(), "sessions still running after the grace period are dropped");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Holds an exclusive lock on `<data>/serve.lock` so that two nodes never serve one directory.
+fn lock_data_dir(data: &Path) -> anyhow::Result<File> {
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+    let path = data.join("serve.lock");
+    let file = File::options().create(true).truncate(false).write(true).open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            bail!("{} is in use by another tidings serve", data.display())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
+/// Creates the demo accounts that do not exist yet (existing ones keep their password).
+async fn create_demo_accounts(directory: &Directory) -> anyhow::Result<()> {
+    for user in DEMO_USERS {
+        let address = Address::from_parts(user, DEMO_DOMAIN);
+        match directory.create_account(&address, DEMO_PASSWORD).await {
+            Ok(()) => info!(%address, "created demo account"),
+            Err(AccountError::Store(StoreError::AccountExists(_))) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot create demo account {address}")),
+        }
+    }
+    Ok(())
+}
+
+/// Writes the bound listeners as TOML, atomically (temporary file, then rename), so a reader
+/// polling for the file never sees half of it.
+fn write_ready_file(path: &Path, bound: &[(Service, SocketAddr, TlsMode)]) -> anyhow::Result<()> {
+    let mut text = format!("pid = {}\n", std::process::id());
+    for (service, address, tls) in bound {
+        let tls = match tls {
+            TlsMode::Starttls => "starttls",
+            TlsMode::Implicit => "implicit",
+            TlsMode::None => "none",
+        };
+        text.push_str(&format!(
+            "\n[[listener]]\nservice = \"{}\"\naddress = \"{address}\"\ntls = \"{tls}\"\n",
+            service.name()
+        ));
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
