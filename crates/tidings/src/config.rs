@@ -243,6 +243,21 @@ mod tests {
         assert_eq!(config.smtp.recipients_max, 100);
     }
 
+    /// README.md's configuration reference must be the complete, true set of defaults.
+    #[test]
+    fn readme_reference_block_is_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("## Configuration reference").expect("reference section");
+        let block = &readme[start..];
+        let block = &block[block.find("```toml\n").expect("toml block") + 8..];
+        let block = &block[..block.find("```").expect("end of block")];
+        let documented: Config = toml::from_str(block).expect("the reference block parses");
+        assert_eq!(documented, Config::default());
+        for key in ["hostname", "certificate", "private_key", "postmaster"] {
+            assert!(block.contains(&format!("# {key} = ")), "{key} is documented");
+        }
+    }
+
     #[test]
     fn unknown_keys_are_errors() {
         assert!(toml::from_str::<Config>("[smtp]\nmessage_bytes_mx = 5\n").is_err());
