@@ -45,8 +45,9 @@ pub struct Limits {
     /// RFC 4954 §4 asks for more for AUTH lines). Longer lines are discarded up to their LF, never
     /// buffered, and get `500 5.5.2 Line too long`. Default 4096.
     pub command_line_bytes_max: usize,
-    /// Longest line of message content, in octets as transmitted including CRLF (RFC 5321
-    /// §4.5.3.1.6). A longer line makes the message refused with `550 5.6.0`. Default 1000.
+    /// Longest line of message content, in octets as transmitted including CRLF but not counting a
+    /// leading dot doubled for transparency (RFC 5321 §4.5.3.1.6). A longer line makes the message
+    /// refused with `550 5.6.0`. Default 1000.
     pub text_line_bytes_max: usize,
     /// Error replies (4xx and 5xx to commands) a session may earn; when it reaches this count the
     /// session replies `421 4.7.0 <host> Too many errors` and closes. Default 10.

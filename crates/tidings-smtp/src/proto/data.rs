@@ -39,7 +39,8 @@ pub enum DataError {
     Nul,
     /// A bare CR or LF under [`BareLineEnding::Reject`] (RFC 5321 §2.3.8: lines end with CRLF).
     BareLineEnding,
-    /// A line longer than `text_line_bytes_max` octets including CRLF (RFC 5321 §4.5.3.1.6).
+    /// A line longer than `text_line_bytes_max` octets including CRLF, not counting a leading dot
+    /// doubled for transparency (RFC 5321 §4.5.3.1.6).
     LineTooLong,
 }
 
@@ -88,7 +89,8 @@ pub struct DataDecoder {
     /// Octets of content seen as they would be stored, kept or not. `u64` because a client may
     /// send any amount before being cut off.
     size: u64,
-    /// Octets of the current line so far as transmitted, CRLF excluded.
+    /// Octets of the current line so far as transmitted, CRLF excluded and a leading dot removed
+    /// by dot-unstuffing not counted (RFC 5321 §4.5.3.1.6 does not count it).
     line_bytes: usize,
     ended: bool,
     too_big: bool,
@@ -101,7 +103,8 @@ impl DataDecoder {
     /// A decoder for DATA content: dot-stuffed (RFC 5321 §4.5.2), ended by a line holding only `.`.
     ///
     /// `message_bytes_max` bounds the content kept (and so the memory used), in octets;
-    /// `text_line_bytes_max` bounds each line, in octets including CRLF.
+    /// `text_line_bytes_max` bounds each line, in octets including CRLF but not counting the
+    /// leading dot doubled for transparency (RFC 5321 §4.5.3.1.6).
     pub fn new(message_bytes_max: usize, text_line_bytes_max: usize, policy: BareLineEnding) -> Self {
         DataDecoder::with_framing(true, message_bytes_max, text_line_bytes_max, policy)
     }
@@ -155,8 +158,9 @@ impl DataDecoder {
             match self.state {
                 State::LineStart => {
                     if self.dot_stuffed && input[i] == b'.' {
+                        // Not counted towards the line length: RFC 5321 §4.5.3.1.6 excludes the
+                        // dot doubled for transparency (and the end-of-data line is no text line).
                         self.store(&input[run..i]);
-                        self.add_line_bytes(1);
                         i += 1;
                         run = i;
                         self.state = State::Dot;
@@ -498,6 +502,25 @@ mod tests {
         at_limit.extend_from_slice(b"\r\n.\r\n");
         assert!(decode_all(&at_limit, BareLineEnding::Reject).2.is_ok());
         let mut over = vec![b'x'; 999];
+        over.extend_from_slice(b"\r\n.\r\n");
+        assert_eq!(decode_all(&over, BareLineEnding::Reject).2, Err(DataError::LineTooLong));
+        assert_eq!(decode_bytewise(&over, BareLineEnding::Reject).2, Err(DataError::LineTooLong));
+    }
+
+    #[test]
+    fn the_dot_doubled_for_transparency_does_not_count_towards_the_line_limit() {
+        // RFC 5321 §4.5.3.1.6: 1000 octets including CRLF, "not counting the leading dot
+        // duplicated for transparency". A 998-octet line starting with a dot goes out as 999.
+        let mut at_limit = b"..".to_vec();
+        at_limit.extend_from_slice(&[b'x'; 997]);
+        at_limit.extend_from_slice(b"\r\n.\r\n");
+        let mut expected = b".".to_vec();
+        expected.extend_from_slice(&[b'x'; 997]);
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(decode_all(&at_limit, BareLineEnding::Reject).2, Ok(expected.clone()));
+        assert_eq!(decode_bytewise(&at_limit, BareLineEnding::Reject).2, Ok(expected));
+        let mut over = b"..".to_vec();
+        over.extend_from_slice(&[b'x'; 998]);
         over.extend_from_slice(b"\r\n.\r\n");
         assert_eq!(decode_all(&over, BareLineEnding::Reject).2, Err(DataError::LineTooLong));
         assert_eq!(decode_bytewise(&over, BareLineEnding::Reject).2, Err(DataError::LineTooLong));
