@@ -71,7 +71,7 @@ impl Address {
             return Err(AddressError::TooLong);
         }
         validate_domain(domain)?;
-        Ok(Address { local: local.to_lowercase(), domain: domain.to_lowercase() })
+        Ok(Address { local: canonical_local_part(local).to_lowercase(), domain: domain.to_lowercase() })
     }
 
     /// Builds an address from parts already known to be valid, such as a parsed local part with
@@ -213,6 +213,33 @@ fn local_part_end(text: &str) -> Result<usize, AddressError> {
     Ok(at)
 }
 
+/// The canonical text of a valid local part. A quoted string means its contents (RFC 5322 §3.2.4),
+/// so `"ta"` is `ta`: the quotes are dropped when the contents are a dot-string, and otherwise the
+/// contents are quoted again with only `"` and `\` escaped, so one mailbox has one spelling.
+fn canonical_local_part(local: &str) -> std::borrow::Cow<'_, str> {
+    let Some(quoted) = local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
+        return local.into();
+    };
+    let mut contents = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        contents.push(if c == '\\' { chars.next().unwrap_or('\\') } else { c });
+    }
+    if !contents.is_empty() && contents.split('.').all(|atom| !atom.is_empty() && atom.bytes().all(is_atext)) {
+        return contents.into();
+    }
+    let mut requoted = String::with_capacity(contents.len() + 2);
+    requoted.push('"');
+    for c in contents.chars() {
+        if c == '"' || c == '\\' {
+            requoted.push('\\');
+        }
+        requoted.push(c);
+    }
+    requoted.push('"');
+    requoted.into()
+}
+
 /// `atext` of RFC 5322 §3.2.3, widened by RFC 6531 §3.3 to any non-ASCII octet.
 fn is_atext(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&c) || c >= 0x80
@@ -262,9 +289,16 @@ mod tests {
     }
 
     #[test]
-    fn quoted_local_part_keeps_quotes() {
+    fn quoted_local_part_keeps_quotes_only_when_needed() {
         let a = Address::parse("\"john doe\"@example.org", false).unwrap();
         assert_eq!(a.local_part(), "\"john doe\"");
+        assert_eq!(
+            Address::parse("\"TA\"@example.org", false).unwrap(),
+            Address::parse("ta@example.org", false).unwrap()
+        );
+        assert_eq!(Address::parse("\"t\\a.b\"@example.org", false).unwrap().local_part(), "ta.b");
+        assert_eq!(Address::parse("\"a\\\"b\"@example.org", false).unwrap().local_part(), "\"a\\\"b\"");
+        assert_eq!(Address::parse("\"a..b\"@example.org", false).unwrap().local_part(), "\"a..b\"");
     }
 
     #[test]
