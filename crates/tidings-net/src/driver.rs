@@ -60,6 +60,10 @@ pub trait SessionCore {
 pub trait Handler<C: SessionCore> {
     /// Performs `request` and returns the answer for the core.
     fn handle(&mut self, request: C::Request) -> impl Future<Output = C::Response> + Send;
+
+    /// The core closed the session; called before its last reply is sent, so that what the
+    /// session held (a POP3 maildrop lock) is free by the time the client reads that reply.
+    fn on_close(&mut self) {}
 }
 
 /// Per-connection I/O settings.
@@ -69,7 +73,7 @@ pub struct DriveOptions {
     pub write_timeout: Duration,
     /// Acceptor for STARTTLS / STLS; `None` when no certificate is loaded.
     pub tls: Option<TlsAcceptor>,
-    /// Octets read per read call.
+    /// Octets read per read call on a TLS connection (plain TCP reads use a per-thread buffer).
     pub read_buffer_bytes: usize,
     /// Longest a STARTTLS handshake may take.
     pub handshake_timeout: Duration,
@@ -91,7 +95,8 @@ where
     H: Handler<C>,
 {
     let Accepted { mut stream, id, mut shutdown, .. } = conn;
-    let mut buf = vec![0u8; options.read_buffer_bytes.max(512)];
+    // Only a TLS stream needs a buffer of its own; plain TCP reads into the thread's scratch.
+    let mut tls_buffer = Vec::new();
     loop {
         let next = core.next();
         for line in core.take_transcript() {
@@ -106,8 +111,12 @@ where
                     core.shutdown();
                     continue;
                 }
-                let read = async { tokio::time::timeout(core.read_timeout(), stream.read(&mut buf)).await };
-                let outcome = if core.is_idle() {
+                let (idle, read_timeout) = (core.is_idle(), core.read_timeout());
+                let read = tokio::time::timeout(
+                    read_timeout,
+                    read_into(&mut stream, core, &mut tls_buffer, options.read_buffer_bytes),
+                );
+                let outcome = if idle {
                     tokio::select! {
                         r = read => Some(r),
                         _ = shutdown.recv() => None,
@@ -118,8 +127,8 @@ where
                 match outcome {
                     None => core.shutdown(),
                     Some(Err(_elapsed)) => core.timeout(),
-                    Some(Ok(Ok(0))) | Some(Ok(Err(_))) => core.eof(),
-                    Some(Ok(Ok(n))) => core.feed(&buf[..n]),
+                    Some(Ok(Read::Eof)) => core.eof(),
+                    Some(Ok(Read::Fed)) => {}
                 }
             }
             Next::Request(request) => {
@@ -147,9 +156,68 @@ where
                 }
             }
             Next::Close => {
+                handler.on_close();
                 let flushed = flush(&mut stream, core, options).await;
                 let _ = tokio::time::timeout(options.write_timeout, stream.shutdown()).await;
                 return if flushed { End::Closed } else { End::Dropped };
+            }
+        }
+    }
+}
+
+/// What one read did.
+enum Read {
+    /// Bytes were read and fed to the core.
+    Fed,
+    /// The client closed, or the connection failed.
+    Eof,
+}
+
+thread_local! {
+    /// Per-thread read buffer for plain TCP: bytes go from it straight into the core (which keeps
+    /// only what it has not processed), so an idle connection holds no read buffer at all.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; SCRATCH_BYTES]);
+}
+
+const SCRATCH_BYTES: usize = 64 * 1024;
+
+/// Reads once from `stream` and feeds what came to `core`. Cancel-safe: nothing is lost if the
+/// future is dropped while waiting.
+async fn read_into<C: SessionCore>(
+    stream: &mut Stream,
+    core: &mut C,
+    tls_buffer: &mut Vec<u8>,
+    tls_bytes: usize,
+) -> Read {
+    match stream {
+        Stream::Plain(tcp) => loop {
+            if tcp.readable().await.is_err() {
+                return Read::Eof;
+            }
+            // No await between the read and the feed, so the thread's scratch cannot be shared.
+            let read = SCRATCH.with_borrow_mut(|scratch| match tcp.try_read(scratch) {
+                Ok(0) => Some(Read::Eof),
+                Ok(n) => {
+                    core.feed(&scratch[..n]);
+                    Some(Read::Fed)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                Err(_) => Some(Read::Eof),
+            });
+            if let Some(read) = read {
+                return read;
+            }
+        },
+        Stream::Tls(tls) => {
+            if tls_buffer.is_empty() {
+                tls_buffer.resize(tls_bytes.max(512), 0);
+            }
+            match tls.read(tls_buffer).await {
+                Ok(0) | Err(_) => Read::Eof,
+                Ok(n) => {
+                    core.feed(&tls_buffer[..n]);
+                    Read::Fed
+                }
             }
         }
     }

@@ -209,6 +209,12 @@ struct Pop3Handler {
 }
 
 impl Handler<Core> for Pop3Handler {
+    /// Releases the maildrop before the sign-off reaches the client, so that a client that
+    /// reconnects at once never finds its own old session holding it.
+    fn on_close(&mut self) {
+        self.lock = None;
+    }
+
     async fn handle(&mut self, request: Request) -> Response {
         match request {
             Request::Authenticate { user, password } => self.login(&user, &password).await,

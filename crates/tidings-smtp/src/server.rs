@@ -33,7 +33,8 @@ pub struct SmtpConfig {
     /// Longest command line, octets including CRLF (RFC 5321 §4.5.3.1.4 sets 512 as a minimum;
     /// RFC 4954 AUTH lines need more). Default 4096.
     pub command_line_bytes_max: usize,
-    /// Longest line of message text, octets including CRLF (RFC 5321 §4.5.3.1.6). Default 1000.
+    /// Longest line of message text, octets including CRLF, not counting a leading dot doubled for
+    /// transparency (RFC 5321 §4.5.3.1.6). Default 1000.
     pub text_line_bytes_max: usize,
     /// Error replies after which the session is closed with `421`. Default 20.
     pub errors_max: u32,
@@ -306,7 +307,7 @@ impl SmtpHandler {
                 info!(
                     id,
                     peer = %self.peer,
-                    from = %return_path.trim_end(),
+                    from = %transaction.reverse_path.as_ref().map_or_else(|| "<>".to_owned(), Address::to_string),
                     recipients = delivered.len(),
                     size,
                     "smtp: delivered"

@@ -59,6 +59,10 @@ impl LineReader {
             return Some(Line::Complete(line));
         }
         if self.buffer.len() < self.line_bytes_max {
+            if self.buffer.is_empty() {
+                // Give the memory of past input back: an idle session should hold none.
+                self.buffer = BytesMut::new();
+            }
             return None;
         }
         // Over the limit with no LF in sight within it: drop it all, up to the LF if present.

@@ -195,7 +195,7 @@ impl Session {
                     let (consumed, ended) = decoder.decode(&self.input[self.input_pos..]);
                     self.input_pos += consumed;
                     if !ended {
-                        return Step::NeedInput;
+                        return self.need_input();
                     }
                     if let Phase::Data(decoder) = mem::replace(&mut self.phase, Phase::Command) {
                         self.message_complete(decoder);
@@ -203,11 +203,11 @@ impl Session {
                 }
                 Phase::Chunk { .. } => {
                     if !self.consume_chunk() {
-                        return Step::NeedInput;
+                        return self.need_input();
                     }
                 }
                 Phase::Command | Phase::AuthContinuation(_) => match self.next_line() {
-                    Line::Incomplete => return Step::NeedInput,
+                    Line::Incomplete => return self.need_input(),
                     Line::TooLong => self.line_too_long(),
                     Line::Complete(range) => {
                         let line = self.input[range].to_vec();
@@ -216,6 +216,16 @@ impl Session {
                 },
             }
         }
+    }
+
+    /// [`Step::NeedInput`], first giving back the input buffer's memory when all of it has been
+    /// processed: an idle session holds no input buffer (it is reallocated at the next feed).
+    fn need_input(&mut self) -> Step {
+        if self.input_pos == self.input.len() {
+            self.input = Vec::new();
+            self.input_pos = 0;
+        }
+        Step::NeedInput
     }
 
     /// Answers the request the last [`poll`](Self::poll) returned. Each [`Request`] takes the
