@@ -49,6 +49,11 @@ pub enum Action {
 /// # Errors
 /// A message for the person at the terminal: unknown account, address taken, bad password.
 pub fn run(config: &Config, data: &Path, action: Action) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    if crate::serve::is_demo_data_dir(data) {
+        // The node maps `localhost` to the demo domain; so must the addresses given here.
+        config.apply_demo_domains();
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let store: Arc<dyn Store> = Arc::new(

@@ -206,11 +206,18 @@ impl Config {
                 );
             }
         }
+        self.apply_demo_domains();
+        Ok(())
+    }
+
+    /// The demo node's `[mail]` part alone: `mmsys.upenn.edu` local, `localhost` its alias. What
+    /// `tidings account` applies on the data directory of a demo node, so that an address it is
+    /// given means the account the node would deliver to.
+    pub fn apply_demo_domains(&mut self) {
         if !self.mail.domains.iter().any(|d| d == DEMO_DOMAIN) {
             self.mail.domains.push(DEMO_DOMAIN.into());
         }
         self.mail.domain_aliases.entry("localhost".into()).or_insert_with(|| DEMO_DOMAIN.into());
-        Ok(())
     }
 }
 
@@ -279,6 +286,16 @@ mod tests {
         assert!(config.apply_demo().is_err());
         let mut config = Config::default();
         config.apply_demo().unwrap();
+        assert_eq!(config.mail.domain_aliases.get("localhost").map(String::as_str), Some(DEMO_DOMAIN));
+    }
+
+    #[test]
+    fn demo_domains_alone_ignore_the_listeners_and_are_idempotent() {
+        let mut config: Config =
+            toml::from_str("[[listener]]\nservice = \"smtp\"\naddress = \"0.0.0.0:25\"\n").unwrap();
+        config.apply_demo_domains();
+        config.apply_demo_domains();
+        assert_eq!(config.mail.domains, vec![DEMO_DOMAIN.to_owned()]);
         assert_eq!(config.mail.domain_aliases.get("localhost").map(String::as_str), Some(DEMO_DOMAIN));
     }
 }

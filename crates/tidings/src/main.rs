@@ -52,7 +52,8 @@ enum Command {
         #[arg(long)]
         ready_file: Option<PathBuf>,
     },
-    /// Manage accounts in the data directory.
+    /// Manage accounts in the data directory (one last served with --demo: with the demo domains,
+    /// so that x@localhost means x@mmsys.upenn.edu, as it does to the node).
     Account {
         #[command(flatten)]
         location: Location,

@@ -40,6 +40,7 @@ pub fn run(mut config: Config, data: PathBuf, demo: bool, ready_file: Option<Pat
 
 async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
     let _lock = lock_data_dir(data)?;
+    record_demo(data, demo)?;
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(data, &config.store)
             .with_context(|| format!("cannot open the store in {}", data.display()))?,
@@ -116,8 +117,11 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
     wait_for_signal().await?;
     info!("shutting down: refusing new connections, finishing transactions in flight");
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    if !controller.shutdown(grace).await {
-        warn!(grace_secs = grace.as_secs(), "sessions still running after the grace period are dropped");
+    tokio::select! {
+        finished = controller.shutdown(grace) => if !finished {
+            warn!(grace_secs = grace.as_secs(), "sessions still running after the grace period are dropped");
+        },
+        _ = wait_for_signal() => warn!("second signal: stopping now, dropping sessions still running"),
     }
     info!("stopped");
     Ok(())
@@ -136,6 +140,31 @@ fn lock_data_dir(data: &Path) -> anyhow::Result<File> {
         Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
     }
 }
+
+/// Marks `data` as a demo node's directory (or unmarks it), so that `tidings account` on it applies
+/// the demo domains: without them `account add ta@localhost` would create an account the node
+/// never delivers to (it maps `localhost` to the demo domain), and a second `ta` that makes the
+/// bare login name `ta` ambiguous.
+pub fn record_demo(data: &Path, demo: bool) -> anyhow::Result<()> {
+    let path = data.join(DEMO_MARKER);
+    let result = if demo {
+        std::fs::write(&path, "This directory was last served with `tidings serve --demo`.\n")
+    } else {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    };
+    result.with_context(|| format!("cannot update {}", path.display()))
+}
+
+/// Whether `data` was last served with `--demo` (see [`record_demo`]).
+pub fn is_demo_data_dir(data: &Path) -> bool {
+    data.join(DEMO_MARKER).is_file()
+}
+
+/// The marker file of a demo node's data directory.
+const DEMO_MARKER: &str = "demo";
 
 /// Creates the demo accounts that do not exist yet (existing ones keep their password).
 async fn create_demo_accounts(directory: &Directory) -> anyhow::Result<()> {
@@ -178,4 +207,24 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_marker_follows_the_last_serve_mode() {
+        let dir = std::env::temp_dir().join(format!("tidings-demo-marker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!is_demo_data_dir(&dir));
+        record_demo(&dir, false).unwrap();
+        assert!(!is_demo_data_dir(&dir), "unmarking an unmarked directory is fine");
+        record_demo(&dir, true).unwrap();
+        record_demo(&dir, true).unwrap();
+        assert!(is_demo_data_dir(&dir));
+        record_demo(&dir, false).unwrap();
+        assert!(!is_demo_data_dir(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
