@@ -21,6 +21,10 @@ pub struct StoreConfig {
     pub queue_depth: usize,
     /// Ops kept in each shard's log after they are applied, for replication catch-up. Default 10,000.
     pub log_retain_ops: u64,
+    /// Octets the retained log of a shard may stand for, counting the message octets its delivery
+    /// entries keep alive (an expunged message's octets stay until its entry leaves the log).
+    /// The newest entry is always kept. Default 256 MiB.
+    pub log_retain_bytes: u64,
     /// Read connections kept open per shard. Default 4.
     pub readers_per_shard: usize,
     /// How long a writer waits for a database lock held by another process (such as
@@ -36,6 +40,7 @@ impl Default for StoreConfig {
             batch_bytes_max: 64 << 20,
             queue_depth: 4096,
             log_retain_ops: 10_000,
+            log_retain_bytes: 256 << 20,
             readers_per_shard: 4,
             busy_timeout_ms: 5_000,
         }

@@ -61,6 +61,17 @@ pub struct MessageSummary {
     pub internal_date: i64,
 }
 
+/// One entry of a shard's op log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Position in the shard's log, from 1, without gaps.
+    pub seq: u64,
+    /// Epoch of the primary that applied it (0 on a single node).
+    pub epoch: u64,
+    /// The op as applied, message octets included.
+    pub op: Op,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -135,6 +146,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The listing of one mailbox, or `None` if the account or mailbox does not exist.
     async fn mailbox(&self, address: &Address, mailbox: &str) -> Result<Option<MailboxListing>, StoreError>;
+
+    /// Up to `limit` entries of `shard`'s op log with `seq > after`, in order; entries older than
+    /// the retention (`[store] log_retain_ops` / `log_retain_bytes`) are gone.
+    async fn log_since(&self, shard: ShardId, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
 
     /// The octets of one message, or `None` if it is gone.
     async fn message(&self, address: &Address, mailbox: &str, uid: u32) -> Result<Option<Bytes>, StoreError>;

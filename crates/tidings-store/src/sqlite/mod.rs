@@ -25,7 +25,7 @@ use tracing::warn;
 
 use tidings_core::{Account, Address, Op, SHARD_COUNT_MAX, ShardId, ShardMap};
 
-use crate::{MailboxListing, MessageSummary, Pending, Store, StoreConfig, StoreError};
+use crate::{LogEntry, MailboxListing, MessageSummary, Pending, Store, StoreConfig, StoreError};
 
 /// Version of the data directory layout this build reads and writes.
 const LAYOUT_FORMAT: u32 = 1;
@@ -74,10 +74,11 @@ impl SqliteStore {
                 batch_ops_max: config.batch_ops_max.max(1),
                 batch_bytes_max: config.batch_bytes_max,
                 log_retain_ops: config.log_retain_ops,
+                log_retain_bytes: config.log_retain_bytes,
             };
             let handle = std::thread::Builder::new()
                 .name(format!("shard-{id}-writer"))
-                .spawn(move || writer::run(id, conn, rx, limits))
+                .spawn(move || writer::Writer::new(id, conn, limits).run(rx))
                 .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
             shards.push(Shard {
                 queue: Some(tx),
@@ -259,6 +260,30 @@ impl Store for SqliteStore {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Some(MailboxListing { uidvalidity, uidnext, messages }))
+        })
+        .await
+    }
+
+    async fn log_since(&self, shard: ShardId, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.read(shard, move |conn| {
+            let mut entries = Vec::new();
+            let mut rows = conn.prepare_cached(
+                "SELECT l.seq, l.epoch, l.op, b.data FROM oplog l LEFT JOIN blobs b ON l.blob_id = b.id
+                 WHERE l.seq > ?1 ORDER BY l.seq LIMIT ?2",
+            )?;
+            let mut rows = rows.query(params![after as i64, limit])?;
+            while let Some(row) = rows.next()? {
+                let encoded: Vec<u8> = row.get(2)?;
+                let mut op: Op = postcard::from_bytes(&encoded).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Blob, Box::new(e))
+                })?;
+                if let (Op::Deliver { message, .. }, Some(data)) = (&mut op, row.get::<_, Option<Vec<u8>>>(3)?) {
+                    *message = Bytes::from(data);
+                }
+                entries.push(LogEntry { seq: row.get::<_, i64>(0)? as u64, epoch: row.get::<_, i64>(1)? as u64, op });
+            }
+            Ok(entries)
         })
         .await
     }

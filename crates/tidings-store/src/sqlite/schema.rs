@@ -27,7 +27,7 @@ CREATE TABLE mailboxes (
 );
 
 -- Message octets, stored once and shared by every copy (one delivery to several recipients of a
--- shard, later IMAP COPY); `refs` counts the messages rows that point here.
+-- shard, later IMAP COPY); `refs` counts the messages rows and oplog entries that point here.
 CREATE TABLE blobs (
     id   INTEGER PRIMARY KEY,
     refs INTEGER NOT NULL,
@@ -46,11 +46,15 @@ CREATE TABLE messages (
     UNIQUE (mailbox_id, uid)
 );
 
--- The shard's op log: every applied op, in order, as the backup will replay it.
+-- The shard's op log: every applied op, in order, as a backup replays it. A delivery's entry holds
+-- the op without its message octets and references the blob instead (`blob_id`, counted in the
+-- blob's `refs`); `size` is the octets the entry stands for, op and blob, for retention by size.
 CREATE TABLE oplog (
-    seq   INTEGER PRIMARY KEY,
-    epoch INTEGER NOT NULL,
-    op    BLOB NOT NULL
+    seq     INTEGER PRIMARY KEY,
+    epoch   INTEGER NOT NULL,
+    op      BLOB NOT NULL,
+    blob_id INTEGER REFERENCES blobs(id),
+    size    INTEGER NOT NULL
 );
 "#];
 

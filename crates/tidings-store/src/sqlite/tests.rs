@@ -67,28 +67,87 @@ async fn delivered_octets_come_back_exactly_with_increasing_uids() {
     assert_eq!(store.message(&ta, INBOX, 1).await.unwrap().unwrap(), &first[..]);
 }
 
+/// (blobs, sum of their references) in shard 0.
+fn blobs(store: &SqliteStore) -> (i64, i64) {
+    let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
+    conn.query_row("SELECT COUNT(*), COALESCE(SUM(refs), 0) FROM blobs", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()
+}
+
 #[tokio::test]
-async fn one_delivery_to_two_recipients_shares_one_blob_until_both_are_expunged() {
+async fn one_delivery_to_two_recipients_shares_one_blob_until_both_copies_and_its_log_entry_are_gone() {
     let dir = temp_dir("share");
-    let store = SqliteStore::open(&dir, &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let config = StoreConfig { shards: 1, log_retain_ops: 6, ..StoreConfig::default() };
+    let store = SqliteStore::open(&dir, &config).unwrap();
     let (a, b) = (addr("a@example.org"), addr("b@example.org"));
     store.apply(&a, create("a@example.org")).await.unwrap();
     store.apply(&b, create("b@example.org")).await.unwrap();
     store.apply(&a, deliver(&["a@example.org", "b@example.org", "gone@example.org"], b"hi\r\n")).await.unwrap();
-    let blobs = |store: &SqliteStore| {
-        let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
-        conn.query_row("SELECT COUNT(*), COALESCE(SUM(refs), 0) FROM blobs", [], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })
-        .unwrap()
-    };
-    assert_eq!(blobs(&store), (1, 2));
+    assert_eq!(blobs(&store), (1, 3), "two copies and the log entry");
     let expunge = |who: &Address| Op::Expunge { address: who.clone(), mailbox: INBOX.into(), uids: vec![1, 99] };
     assert_eq!(store.apply(&a, expunge(&a)).await, Ok(Outcome::Expunged(1)));
-    assert_eq!(blobs(&store), (1, 1));
+    assert_eq!(blobs(&store), (1, 2));
     assert_eq!(store.message(&b, INBOX, 1).await.unwrap().unwrap(), &b"hi\r\n"[..]);
     store.apply(&b, expunge(&b)).await.unwrap();
-    assert_eq!(blobs(&store), (0, 0));
+    assert_eq!(blobs(&store), (1, 1), "the log entry still references the octets");
+    for _ in 0..4 {
+        store.apply(&a, Op::Expunge { address: a.clone(), mailbox: INBOX.into(), uids: vec![] }).await.unwrap();
+    }
+    assert_eq!(blobs(&store), (0, 0), "pruning the entry freed the blob");
+}
+
+#[tokio::test]
+async fn a_delivery_log_entry_gives_back_the_whole_op_without_copying_the_message() {
+    let dir = temp_dir("logentry");
+    let store = SqliteStore::open(&dir, &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let body = vec![b'x'; 100_000];
+    let op = Op::Deliver {
+        recipients: vec![ta.clone()],
+        mailbox: INBOX.into(),
+        internal_date: 5,
+        message: Bytes::from(body.clone()),
+    };
+    store.apply(&ta, op.clone()).await.unwrap();
+    store.apply(&ta, Op::Expunge { address: ta.clone(), mailbox: INBOX.into(), uids: vec![1] }).await.unwrap();
+    let log = store.log_since(ShardId(0), 1, 10).await.unwrap();
+    let seqs: Vec<_> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![2, 3]);
+    assert_eq!(log[0].op, op, "the expunged message's octets come back from the log");
+    let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
+    let stored: i64 = conn.query_row("SELECT length(op) FROM oplog WHERE seq = 2", [], |r| r.get(0)).unwrap();
+    assert!(stored < 200, "the entry holds the op without the message ({stored} octets)");
+    let size: i64 = conn.query_row("SELECT size FROM oplog WHERE seq = 2", [], |r| r.get(0)).unwrap();
+    assert_eq!(size, stored + body.len() as i64);
+}
+
+#[tokio::test]
+async fn the_log_is_bounded_by_octets_too_and_keeps_its_newest_entry() {
+    let dir = temp_dir("logbytes");
+    let config = StoreConfig { shards: 1, log_retain_bytes: 25_000, ..StoreConfig::default() };
+    let store = SqliteStore::open(&dir, &config).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let big = |n: usize| Op::Deliver {
+        recipients: vec![ta.clone()],
+        mailbox: INBOX.into(),
+        internal_date: 0,
+        message: Bytes::from(vec![b'y'; n]),
+    };
+    for _ in 0..5 {
+        store.apply(&ta, big(10_000)).await.unwrap();
+    }
+    let seqs: Vec<_> = store.log_since(ShardId(0), 0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![5, 6], "two 10 kB entries fit in 25 kB");
+    store.apply(&ta, big(40_000)).await.unwrap();
+    let seqs: Vec<_> = store.log_since(ShardId(0), 0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![7], "an entry larger than the bound still stays while it is the newest");
+    // The retained octets are known again after a restart.
+    drop(store);
+    let store = SqliteStore::open(&dir, &config).unwrap();
+    store.apply(&ta, big(10_000)).await.unwrap();
+    let seqs: Vec<_> = store.log_since(ShardId(0), 0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![8]);
 }
 
 #[tokio::test]
@@ -181,13 +240,11 @@ async fn oplog_keeps_only_the_retained_tail() {
     for _ in 0..20 {
         store.apply(&ta, deliver(&["ta@example.org"], b"x\r\n")).await.unwrap();
     }
-    let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
-    let (count, min, max): (i64, i64, i64) = conn
-        .query_row("SELECT COUNT(*), MIN(seq), MAX(seq) FROM oplog", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap();
-    assert_eq!((count, min, max), (5, 17, 21));
-    let last: Vec<u8> = conn.query_row("SELECT op FROM oplog WHERE seq = 21", [], |r| r.get(0)).unwrap();
-    assert_eq!(postcard::from_bytes::<Op>(&last).unwrap(), deliver(&["ta@example.org"], b"x\r\n"));
+    let log = store.log_since(ShardId(0), 0, 100).await.unwrap();
+    let seqs: Vec<_> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![17, 18, 19, 20, 21]);
+    assert_eq!(log[4].op, deliver(&["ta@example.org"], b"x\r\n"));
+    assert_eq!(blobs(&store), (20, 25), "20 messages, 5 of them also referenced by the log");
 }
 
 async fn directory(name: &str, config: DirectoryConfig) -> (Directory, Arc<SqliteStore>) {

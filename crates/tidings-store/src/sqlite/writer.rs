@@ -25,82 +25,184 @@ pub(crate) struct WriterLimits {
     pub batch_ops_max: usize,
     pub batch_bytes_max: usize,
     pub log_retain_ops: u64,
+    pub log_retain_bytes: u64,
 }
 
-/// Runs until every sender of `queue` is dropped, then returns (closing the connection).
-pub(crate) fn run(shard: ShardId, mut conn: Connection, mut queue: mpsc::Receiver<WriteRequest>, limits: WriterLimits) {
-    let mut batch: Vec<WriteRequest> = Vec::with_capacity(limits.batch_ops_max);
-    while let Some(first) = queue.blocking_recv() {
-        let mut bytes = first.op.weight_bytes();
-        batch.push(first);
-        while batch.len() < limits.batch_ops_max && bytes < limits.batch_bytes_max {
-            match queue.try_recv() {
-                Ok(next) => {
-                    bytes += next.op.weight_bytes();
-                    batch.push(next);
+/// The writer's state between batches.
+pub(crate) struct Writer {
+    shard: ShardId,
+    conn: Connection,
+    limits: WriterLimits,
+    /// Octets the retained log stands for (its `size` column summed); `None` when unknown, after a
+    /// failed commit or at start, and then read from the database.
+    log_bytes: Option<u64>,
+}
+
+impl Writer {
+    pub(crate) fn new(shard: ShardId, conn: Connection, limits: WriterLimits) -> Writer {
+        Writer { shard, conn, limits, log_bytes: None }
+    }
+
+    /// Runs until every sender of `queue` is dropped, then returns (closing the connection).
+    pub(crate) fn run(mut self, mut queue: mpsc::Receiver<WriteRequest>) {
+        let mut batch: Vec<WriteRequest> = Vec::with_capacity(self.limits.batch_ops_max);
+        while let Some(first) = queue.blocking_recv() {
+            let mut bytes = first.op.weight_bytes();
+            batch.push(first);
+            while batch.len() < self.limits.batch_ops_max && bytes < self.limits.batch_bytes_max {
+                match queue.try_recv() {
+                    Ok(next) => {
+                        bytes += next.op.weight_bytes();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
+            }
+            let results = match self.commit_batch(&batch) {
+                Ok(results) => results,
+                Err(e) => {
+                    error!(shard = %self.shard, error = %e, ops = batch.len(), "shard commit failed");
+                    batch.iter().map(|_| Err(StoreError::Database(e.to_string()))).collect()
+                }
+            };
+            debug!(shard = %self.shard, ops = batch.len(), bytes, "committed batch");
+            for (request, result) in batch.drain(..).zip(results) {
+                // The submitter may have gone (client disconnected); the op is durable regardless.
+                let _ = request.reply.send(result);
             }
         }
-        let results = commit_batch(&mut conn, &batch, limits.log_retain_ops);
-        debug!(%shard, ops = batch.len(), bytes, "committed batch");
-        for (request, result) in batch.drain(..).zip(results) {
-            // The submitter may have gone (client disconnected); the op is durable regardless.
-            let _ = request.reply.send(result);
+    }
+
+    /// Applies `batch` in one transaction and appends the applied ops to the log. On an error
+    /// nothing of the batch is committed.
+    fn commit_batch(&mut self, batch: &[WriteRequest]) -> rusqlite::Result<Vec<Result<Outcome, StoreError>>> {
+        let known_log_bytes = self.log_bytes.take();
+        let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read inside the write lock: another process (the account CLI) may have appended meanwhile.
+        let mut seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM oplog", [], |r| r.get(0))?;
+        let mut log_bytes = match known_log_bytes {
+            Some(bytes) => bytes,
+            None => tx.query_row("SELECT COALESCE(SUM(size), 0) FROM oplog", [], |r| r.get::<_, i64>(0))? as u64,
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        for request in batch {
+            let sp = tx.savepoint()?;
+            match apply(&sp, &request.op) {
+                Ok(Applied { outcome, blob }) => {
+                    seq += 1;
+                    log_bytes += append_log(&sp, seq, &request.op, blob)?;
+                    sp.commit()?;
+                    results.push(Ok(outcome));
+                }
+                Err(ApplyError::Refused(e)) => {
+                    drop(sp); // rolls the savepoint back
+                    results.push(Err(e));
+                }
+                Err(ApplyError::Sql(e)) => return Err(e),
+            }
         }
+        prune_log(&tx, seq, &self.limits, &mut log_bytes)?;
+        tx.commit()?;
+        self.log_bytes = Some(log_bytes);
+        Ok(results)
     }
 }
 
-/// Applies `batch` in one transaction. On a commit failure every op of the batch fails.
-fn commit_batch(
-    conn: &mut Connection,
-    batch: &[WriteRequest],
-    log_retain_ops: u64,
-) -> Vec<Result<Outcome, StoreError>> {
-    match try_commit_batch(conn, batch, log_retain_ops) {
-        Ok(results) => results,
-        Err(e) => {
-            error!(error = %e, ops = batch.len(), "shard commit failed");
-            batch.iter().map(|_| Err(StoreError::Database(e.to_string()))).collect()
+/// Appends `op` as log entry `seq`; returns the octets it stands for. A delivery's message octets
+/// are not copied into the log: the entry references the blob the delivery stored, which keeps it
+/// alive (one more reference) for as long as the entry is retained.
+fn append_log(conn: &Connection, seq: i64, op: &Op, blob: Option<i64>) -> rusqlite::Result<u64> {
+    let (encoded, blob_bytes) = match op {
+        Op::Deliver { recipients, mailbox, internal_date, message } => {
+            let bare = Op::Deliver {
+                recipients: recipients.clone(),
+                mailbox: mailbox.clone(),
+                internal_date: *internal_date,
+                message: bytes::Bytes::new(),
+            };
+            (encode(&bare)?, if blob.is_some() { message.len() } else { 0 })
         }
+        _ => (encode(op)?, 0),
+    };
+    let size = (encoded.len() + blob_bytes) as u64;
+    conn.prepare_cached("INSERT INTO oplog (seq, epoch, op, blob_id, size) VALUES (?1, 0, ?2, ?3, ?4)")?
+        .execute(params![seq, encoded, blob, size as i64])?;
+    if let Some(blob) = blob {
+        conn.prepare_cached("UPDATE blobs SET refs = refs + 1 WHERE id = ?1")?.execute(params![blob])?;
     }
+    Ok(size)
 }
 
-fn try_commit_batch(
-    conn: &mut Connection,
-    batch: &[WriteRequest],
-    log_retain_ops: u64,
-) -> rusqlite::Result<Vec<Result<Outcome, StoreError>>> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Read inside the write lock: another process (the account CLI) may have appended meanwhile.
-    let mut seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM oplog", [], |r| r.get(0))?;
-    let mut results = Vec::with_capacity(batch.len());
-    for request in batch {
-        let sp = tx.savepoint()?;
-        match apply(&sp, &request.op) {
-            Ok(outcome) => {
-                seq += 1;
-                let encoded = postcard::to_allocvec(&request.op).map_err(|e| {
-                    rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string())))
-                })?;
-                sp.prepare_cached("INSERT INTO oplog (seq, epoch, op) VALUES (?1, 0, ?2)")?
-                    .execute(params![seq, encoded])?;
-                sp.commit()?;
-                results.push(Ok(outcome));
+fn encode(op: &Op) -> rusqlite::Result<Vec<u8>> {
+    postcard::to_allocvec(op)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string()))))
+}
+
+/// Drops the oldest log entries beyond `log_retain_ops` entries or `log_retain_bytes` octets (the
+/// newest entry always stays), releasing the blobs they referenced.
+fn prune_log(conn: &Connection, last_seq: i64, limits: &WriterLimits, log_bytes: &mut u64) -> rusqlite::Result<()> {
+    let release = |rows: Vec<(Option<i64>, i64)>, log_bytes: &mut u64| -> rusqlite::Result<()> {
+        for &(blob, size) in &rows {
+            *log_bytes = log_bytes.saturating_sub(size as u64);
+            if let Some(blob) = blob {
+                unref_blob(conn, blob)?;
             }
-            Err(ApplyError::Refused(e)) => {
-                drop(sp); // rolls the savepoint back
-                results.push(Err(e));
-            }
-            Err(ApplyError::Sql(e)) => return Err(e),
         }
+        Ok(())
+    };
+    let keep_from = last_seq - limits.log_retain_ops.min(i64::MAX as u64) as i64;
+    if keep_from > 0 {
+        let rows = conn
+            .prepare_cached("DELETE FROM oplog WHERE seq <= ?1 RETURNING blob_id, size")?
+            .query_map(params![keep_from], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        release(rows, log_bytes)?;
     }
-    if seq as u64 > log_retain_ops {
-        tx.prepare_cached("DELETE FROM oplog WHERE seq <= ?1")?.execute(params![seq - log_retain_ops as i64])?;
+    while *log_bytes > limits.log_retain_bytes {
+        // The oldest entries, up to the first at which enough octets would be gone.
+        let mut excess = *log_bytes - limits.log_retain_bytes;
+        let mut cutoff = None;
+        let mut oldest = conn.prepare_cached("SELECT seq, size FROM oplog WHERE seq < ?1 ORDER BY seq LIMIT 256")?;
+        let mut rows = oldest.query(params![last_seq])?;
+        while let Some(row) = rows.next()? {
+            cutoff = Some(row.get::<_, i64>(0)?);
+            let size = row.get::<_, i64>(1)? as u64;
+            if size >= excess {
+                break;
+            }
+            excess -= size;
+        }
+        let Some(cutoff) = cutoff else { break };
+        let rows = conn
+            .prepare_cached("DELETE FROM oplog WHERE seq <= ?1 RETURNING blob_id, size")?
+            .query_map(params![cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        release(rows, log_bytes)?;
     }
-    tx.set_drop_behavior(rusqlite::DropBehavior::Rollback);
-    tx.commit()?;
-    Ok(results)
+    Ok(())
+}
+
+/// Drops one reference to a blob, deleting it with the last.
+fn unref_blob(conn: &Connection, blob: i64) -> rusqlite::Result<()> {
+    let refs: i64 = conn
+        .prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE id = ?1 RETURNING refs")?
+        .query_row(params![blob], |r| r.get(0))?;
+    if refs <= 0 {
+        conn.prepare_cached("DELETE FROM blobs WHERE id = ?1")?.execute(params![blob])?;
+    }
+    Ok(())
+}
+
+/// What applying an op did: its outcome, and the blob it stored (a delivery), for the log entry.
+struct Applied {
+    outcome: Outcome,
+    blob: Option<i64>,
+}
+
+impl From<Outcome> for Applied {
+    fn from(outcome: Outcome) -> Self {
+        Applied { outcome, blob: None }
+    }
 }
 
 /// An op either is refused (the state does not allow it; nothing changes) or hits a database error
@@ -118,7 +220,7 @@ impl From<rusqlite::Error> for ApplyError {
 
 /// Applies one op to the state tables. Deterministic: the same op on the same state gives the same
 /// result on every replica.
-fn apply(tx: &Connection, op: &Op) -> Result<Outcome, ApplyError> {
+fn apply(tx: &Connection, op: &Op) -> Result<Applied, ApplyError> {
     match op {
         Op::CreateAccount { address, password_hash, created_at, uidvalidity } => {
             if account_id(tx, address)?.is_some() {
@@ -135,7 +237,7 @@ fn apply(tx: &Connection, op: &Op) -> Result<Outcome, ApplyError> {
             for (name, special_use) in STANDARD_MAILBOXES {
                 insert.execute(params![id, name, uidvalidity, special_use])?;
             }
-            Ok(Outcome::Done)
+            Ok(Outcome::Done.into())
         }
         Op::SetPassword { address, password_hash } => {
             let changed = tx
@@ -144,7 +246,7 @@ fn apply(tx: &Connection, op: &Op) -> Result<Outcome, ApplyError> {
             if changed == 0 {
                 return Err(ApplyError::Refused(StoreError::NoSuchAccount(address.clone())));
             }
-            Ok(Outcome::Done)
+            Ok(Outcome::Done.into())
         }
         Op::DeleteAccount { address } => {
             let id = account_id(tx, address)?
@@ -162,7 +264,7 @@ fn apply(tx: &Connection, op: &Op) -> Result<Outcome, ApplyError> {
             tx.prepare_cached("DELETE FROM blobs WHERE refs <= 0")?.execute([])?;
             tx.prepare_cached("DELETE FROM mailboxes WHERE account_id = ?1")?.execute(params![id])?;
             tx.prepare_cached("DELETE FROM accounts WHERE id = ?1")?.execute(params![id])?;
-            Ok(Outcome::Done)
+            Ok(Outcome::Done.into())
         }
         Op::Deliver { recipients, mailbox, internal_date, message } => {
             let mut targets = Vec::with_capacity(recipients.len());
@@ -172,7 +274,7 @@ fn apply(tx: &Connection, op: &Op) -> Result<Outcome, ApplyError> {
                 }
             }
             if targets.is_empty() {
-                return Ok(Outcome::Delivered(Vec::new()));
+                return Ok(Outcome::Delivered(Vec::new()).into());
             }
             tx.prepare_cached("INSERT INTO blobs (refs, data) VALUES (?1, ?2)")?
                 .execute(params![targets.len() as i64, &message[..]])?;
@@ -187,7 +289,7 @@ fn apply(tx: &Connection, op: &Op) -> Result<Outcome, ApplyError> {
                 bump.execute(params![mailbox_id])?;
                 delivered.push((rcpt.clone(), uid));
             }
-            Ok(Outcome::Delivered(delivered))
+            Ok(Applied { outcome: Outcome::Delivered(delivered), blob: Some(blob_id) })
         }
         Op::Expunge { address, mailbox, uids } => {
             let (mailbox_id, _) = mailbox_of(tx, address, mailbox)?.ok_or_else(|| {
@@ -199,20 +301,15 @@ fn apply(tx: &Connection, op: &Op) -> Result<Outcome, ApplyError> {
             })?;
             let mut remove =
                 tx.prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob_id")?;
-            let mut unref = tx.prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE id = ?1 RETURNING refs")?;
-            let mut drop_blob = tx.prepare_cached("DELETE FROM blobs WHERE id = ?1")?;
             let mut count = 0u32;
             for uid in uids {
                 let blob: Option<i64> = remove.query_row(params![mailbox_id, uid], |r| r.get(0)).optional()?;
                 if let Some(blob) = blob {
                     count += 1;
-                    let refs: i64 = unref.query_row(params![blob], |r| r.get(0))?;
-                    if refs <= 0 {
-                        drop_blob.execute(params![blob])?;
-                    }
+                    unref_blob(tx, blob)?;
                 }
             }
-            Ok(Outcome::Expunged(count))
+            Ok(Outcome::Expunged(count).into())
         }
     }
 }
