@@ -21,9 +21,9 @@ pub enum Load {
         /// SMTP server address.
         #[arg(long, default_value = "127.0.0.1:2525")]
         server: SocketAddr,
-        /// Envelope recipient.
-        #[arg(long, default_value = "ta@mmsys.upenn.edu")]
-        to: String,
+        /// Envelope recipient; give it several times to spread sessions over them (round robin).
+        #[arg(long, default_values_t = ["ta@mmsys.upenn.edu".to_string()])]
+        to: Vec<String>,
         /// Concurrent sessions.
         #[arg(long, default_value_t = 50)]
         connections: usize,
@@ -64,12 +64,18 @@ pub fn run(load: Load) -> anyhow::Result<()> {
     })
 }
 
-async fn smtp(server: SocketAddr, to: &str, connections: usize, messages: usize, size: usize) -> anyhow::Result<()> {
+async fn smtp(
+    server: SocketAddr,
+    to: &[String],
+    connections: usize,
+    messages: usize,
+    size: usize,
+) -> anyhow::Result<()> {
     let body = message_body(size);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(connections);
     for c in 0..connections {
-        let (to, body) = (to.to_owned(), body.clone());
+        let (to, body) = (to[c % to.len()].clone(), body.clone());
         tasks.push(tokio::spawn(async move { smtp_session(server, &to, c, messages, &body).await }));
     }
     let mut latencies = Vec::with_capacity(connections * messages);
@@ -80,10 +86,11 @@ async fn smtp(server: SocketAddr, to: &str, connections: usize, messages: usize,
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
     println!(
-        "smtp: {} messages of {} octets over {} connections in {:.2} s: {:.0} messages/s durable; latency ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
+        "smtp: {} messages of {} octets over {} connections to {} recipients in {:.2} s: {:.0} messages/s durable; latency ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
         latencies.len(),
         size,
         connections,
+        to.len(),
         elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64(),
         pct(0.5),
