@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = (ROOT / ".." / "shared" / "corpus" / "mail").resolve()
+# Real-world and malformed RFC 5322 messages (tests/corpus/mail/README.md gives their origins).
+CORPUS = ROOT / "tests" / "corpus" / "mail"
 DEMO_PASSWORD = "CIS505"
 DEMO_DOMAIN = "mmsys.upenn.edu"
 READY_TIMEOUT_SECS = 30

@@ -491,7 +491,7 @@ def test_bench_smtp_reports_messages_per_second_and_delivers_every_message(serve
     result = subprocess.run([str(binary()), "bench", "smtp", "--server", f"127.0.0.1:{server.smtp_port}",
                              "--connections", "5", "--messages", "4"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    pattern = (r"^smtp: 20 messages of 10240 octets over 5 connections in \d+\.\d\d s: \d+ messages/s durable; "
+    pattern = (r"^smtp: 20 messages of 10240 octets over 5 connections to 1 recipients in \d+\.\d\d s: \d+ messages/s durable; "
                r"latency ms p50 (\d+\.\d) p90 (\d+\.\d) p99 (\d+\.\d) max (\d+\.\d)$")
     match = re.match(pattern, result.stdout.strip())
     assert match, result.stdout
