@@ -188,6 +188,15 @@ def make_server(tmp_path):
             server.proc.wait(timeout=10)
 
 
+@pytest.fixture(autouse=True)
+def no_server_panics(tmp_path):
+    """After each test (its servers are stopped by then): no server logged a panic."""
+    yield
+    for log in tmp_path.glob("**/server.log"):
+        text = log.read_text(errors="replace")
+        assert "panicked" not in text, text[-4000:]
+
+
 @pytest.fixture
 def server(make_server) -> Server:
     """A demo server with the test defaults."""

@@ -37,15 +37,6 @@ SMUGGLING_SEQUENCES = [b"\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\r", b"\r\n.\n"]
 # ----- helpers -----
 
 
-@pytest.fixture(autouse=True)
-def no_server_panics(tmp_path):
-    """After each test (its servers are stopped by then): no server logged a panic."""
-    yield
-    for log in tmp_path.glob("*/server.log"):
-        text = log.read_text(errors="replace")
-        assert "panicked" not in text, text[-4000:]
-
-
 def pop3_login(server, user: str, tls: bool = False) -> poplib.POP3:
     """A POP3 session logged in as `user` (after STLS when `tls`)."""
     pop = poplib.POP3("127.0.0.1", server.pop3_port, timeout=30)

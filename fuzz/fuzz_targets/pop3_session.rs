@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tidings_pop3::proto::{Limits, MessageInfo, Request, Response, Session, SessionConfig, Step};
+use tidings_pop3::proto::{Limits, MessageInfo, Request, Response, Session, SessionConfig, SessionCore, Step};
 
 /// Draws bytes from the input to decide the driver's answers; repeats when it runs out.
 struct Tape<'a> {

@@ -9,7 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use tidings_smtp::proto::{
     AuthVerdict, BareLineEnding, DeliveryVerdict, Limits, Mode, Path, RcptVerdict, Request, Response, Session,
-    SessionConfig, Step,
+    SessionConfig, SessionCore, Step,
 };
 
 /// Bounds the polls of one drive, so a bug that loops is reported rather than hanging.

@@ -1,5 +1,5 @@
 //! Domain types shared by every part of tidings: addresses, shards, the typed operations that are
-//! the only way state changes, passwords and dates.
+//! the only way state changes, the shape of a sans-I/O protocol session, passwords and dates.
 //!
 //! This crate does no I/O: it is pure data and functions, usable from protocol cores, stores,
 //! simulations and fuzzers alike.
@@ -16,12 +16,14 @@ mod address;
 pub mod date;
 mod op;
 pub mod password;
+mod session;
 mod shard;
 
 pub use address::{
     Address, AddressError, DOMAIN_BYTES_MAX, LOCAL_PART_BYTES_MAX, PATH_BYTES_MAX, Path, is_valid_domain, parse_path,
 };
 pub use op::{Op, Outcome};
+pub use session::{SessionCore, Step};
 pub use shard::{SHARD_COUNT_MAX, ShardId, ShardMap};
 
 /// The mailbox every account has and POP3 serves (RFC 9051 §5.1, RFC 1939 "maildrop").

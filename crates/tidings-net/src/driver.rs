@@ -1,4 +1,4 @@
-//! Runs a sans-I/O protocol core over a connection.
+//! Runs a sans-I/O protocol core ([`SessionCore`]) over a connection.
 //!
 //! The core decides everything; the driver only moves bytes, keeps the clock (read and write
 //! timeouts), performs the core's requests through a [`Handler`], upgrades to TLS when asked, and
@@ -7,54 +7,12 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tidings_core::{SessionCore, Step};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
 use crate::{Accepted, Stream};
-
-/// What a core needs next, in the shape every tidings protocol core shares.
-#[derive(Debug)]
-pub enum Next<R> {
-    /// Send the pending output, then read.
-    NeedInput,
-    /// Perform this request and resolve it.
-    Request(R),
-    /// Send the pending output, then do a TLS handshake.
-    StartTls,
-    /// Send the pending output, then close.
-    Close,
-}
-
-/// A sans-I/O protocol session as the driver sees it.
-pub trait SessionCore {
-    /// Decisions the core asks the server for.
-    type Request;
-    /// The server's answers.
-    type Response;
-    /// Processes buffered input until the core needs something.
-    fn next(&mut self) -> Next<Self::Request>;
-    /// Bytes read from the client.
-    fn feed(&mut self, input: &[u8]);
-    /// The client closed its side.
-    fn eof(&mut self);
-    /// The answer to the last request.
-    fn resolve(&mut self, response: Self::Response);
-    /// Bytes to send.
-    fn take_output(&mut self) -> Vec<u8>;
-    /// Transcript lines (`C: …` / `S: …`, secrets redacted) since the last call.
-    fn take_transcript(&mut self) -> Vec<String>;
-    /// The read timer fired.
-    fn timeout(&mut self);
-    /// The server is stopping; only called when [`SessionCore::is_idle`].
-    fn shutdown(&mut self);
-    /// Between commands, with nothing half-received.
-    fn is_idle(&self) -> bool;
-    /// The TLS handshake asked for by [`Next::StartTls`] succeeded.
-    fn tls_established(&mut self);
-    /// How long to wait for the client's next bytes in the current state.
-    fn read_timeout(&self) -> Duration;
-}
 
 /// Performs a core's requests (store reads and writes, password checks).
 pub trait Handler<C: SessionCore> {
@@ -69,6 +27,10 @@ pub trait Handler<C: SessionCore> {
 /// Per-connection I/O settings.
 #[derive(Clone)]
 pub struct DriveOptions {
+    /// Longest wait for the client's next octets between commands.
+    pub idle_timeout: Duration,
+    /// Longest wait for the next octets of message content ([`SessionCore::in_content`]).
+    pub content_timeout: Duration,
     /// Longest a write may block on a client that does not read; then the connection is dropped.
     pub write_timeout: Duration,
     /// Acceptor for STARTTLS / STLS; `None` when no certificate is loaded.
@@ -98,12 +60,12 @@ where
     // Only a TLS stream needs a buffer of its own; plain TCP reads into the thread's scratch.
     let mut tls_buffer = Vec::new();
     loop {
-        let next = core.next();
+        let next = core.poll();
         for line in core.take_transcript() {
             debug!(target: "tidings::transcript", "[{id}] {line}");
         }
         match next {
-            Next::NeedInput => {
+            Step::NeedInput => {
                 if !flush(&mut stream, core, options).await {
                     return End::Dropped;
                 }
@@ -111,7 +73,8 @@ where
                     core.shutdown();
                     continue;
                 }
-                let (idle, read_timeout) = (core.is_idle(), core.read_timeout());
+                let idle = core.is_idle();
+                let read_timeout = if core.in_content() { options.content_timeout } else { options.idle_timeout };
                 let read = tokio::time::timeout(
                     read_timeout,
                     read_into(&mut stream, core, &mut tls_buffer, options.read_buffer_bytes),
@@ -131,11 +94,11 @@ where
                     Some(Ok(Read::Fed)) => {}
                 }
             }
-            Next::Request(request) => {
+            Step::Request(request) => {
                 let response = handler.handle(request).await;
                 core.resolve(response);
             }
-            Next::StartTls => {
+            Step::StartTls => {
                 if !flush(&mut stream, core, options).await {
                     return End::Dropped;
                 }
@@ -155,7 +118,7 @@ where
                     Err(_) => return End::Dropped,
                 }
             }
-            Next::Close => {
+            Step::Close => {
                 handler.on_close();
                 let flushed = flush(&mut stream, core, options).await;
                 let _ = tokio::time::timeout(options.write_timeout, stream.shutdown()).await;

@@ -21,7 +21,7 @@ mod shutdown;
 mod stream;
 pub mod tls;
 
-pub use driver::{DriveOptions, End, Handler, Next, SessionCore, drive};
+pub use driver::{DriveOptions, End, Handler, drive};
 pub use listener::{Accepted, Admission, Admissions, ConnectionLimits, ListenOptions, PlaintextAuth, Refusal, serve};
 pub use shutdown::{Shutdown, ShutdownController};
 pub use stream::Stream;

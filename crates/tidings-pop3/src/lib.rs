@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use tidings_pop3::proto::{MessageInfo, Request, Response, Session, SessionConfig, Step};
+//! use tidings_pop3::proto::{MessageInfo, Request, Response, Session, SessionConfig, SessionCore, Step};
 //!
 //! let mut config = SessionConfig::new("mail.example.org");
 //! config.plaintext_auth = true; // e.g. a loopback peer

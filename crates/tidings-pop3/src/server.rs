@@ -12,10 +12,10 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use tidings_core::{Address, INBOX, Op};
-use tidings_net::{Accepted, ConnectionLimits, DriveOptions, Handler, Next, PlaintextAuth, Refusal, SessionCore};
+use tidings_net::{Accepted, ConnectionLimits, DriveOptions, Handler, PlaintextAuth, Refusal};
 use tidings_store::{Directory, LoginError};
 
-use crate::proto::{self, MessageInfo, Request, Response, Session, SessionConfig, Step};
+use crate::proto::{self, MessageInfo, Request, Response, Session, SessionConfig};
 
 /// `[pop3]`: limits of the POP3 service.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -80,7 +80,8 @@ pub struct Pop3Settings {
     pub plaintext_auth: PlaintextAuth,
     /// Wait before answering a failed login.
     pub auth_failure_delay: Duration,
-    /// Socket settings; `tls` set means STLS is offered.
+    /// Socket settings; `tls` set means STLS is offered. The read timeouts are taken from
+    /// `config` by [`Pop3Service::new`].
     pub drive: DriveOptions,
     /// The node's maildrop locks.
     pub locks: MaildropLocks,
@@ -93,7 +94,10 @@ pub struct Pop3Service {
 
 impl Pop3Service {
     /// A service for one listener.
-    pub fn new(settings: Pop3Settings) -> Arc<Pop3Service> {
+    pub fn new(mut settings: Pop3Settings) -> Arc<Pop3Service> {
+        // RFC 1939 §3's autologout timer; POP3 has no message content phase.
+        settings.drive.idle_timeout = Duration::from_secs(settings.config.idle_timeout_secs);
+        settings.drive.content_timeout = settings.drive.idle_timeout;
         Arc::new(Pop3Service { settings })
     }
 
@@ -117,10 +121,9 @@ impl Pop3Service {
             plaintext_auth: s.plaintext_auth.allows(conn.peer.ip()),
             transcript: tracing::enabled!(target: "tidings::transcript", tracing::Level::DEBUG),
         };
-        let mut core =
-            Core { session: Session::new(config), idle_timeout: Duration::from_secs(s.config.idle_timeout_secs) };
+        let mut session = Session::new(config);
         let mut handler = Pop3Handler { service: Arc::clone(&self), account: None, lock: None, peer: conn.peer };
-        tidings_net::drive(conn, &mut core, &mut handler, &s.drive).await;
+        tidings_net::drive(conn, &mut session, &mut handler, &s.drive).await;
     }
 }
 
@@ -149,56 +152,6 @@ impl Drop for MaildropLock {
     }
 }
 
-/// The session core with the driver's view of its timeouts.
-struct Core {
-    session: Session,
-    idle_timeout: Duration,
-}
-
-impl SessionCore for Core {
-    type Request = Request;
-    type Response = Response;
-
-    fn next(&mut self) -> Next<Request> {
-        match self.session.poll() {
-            Step::NeedInput => Next::NeedInput,
-            Step::Request(r) => Next::Request(r),
-            Step::StartTls => Next::StartTls,
-            Step::Close => Next::Close,
-        }
-    }
-    fn feed(&mut self, input: &[u8]) {
-        self.session.feed(input)
-    }
-    fn eof(&mut self) {
-        self.session.eof()
-    }
-    fn resolve(&mut self, response: Response) {
-        self.session.resolve(response)
-    }
-    fn take_output(&mut self) -> Vec<u8> {
-        self.session.take_output()
-    }
-    fn take_transcript(&mut self) -> Vec<String> {
-        self.session.take_transcript()
-    }
-    fn timeout(&mut self) {
-        self.session.timeout()
-    }
-    fn shutdown(&mut self) {
-        self.session.shutdown()
-    }
-    fn is_idle(&self) -> bool {
-        self.session.is_idle()
-    }
-    fn tls_established(&mut self) {
-        self.session.tls_established()
-    }
-    fn read_timeout(&self) -> Duration {
-        self.idle_timeout
-    }
-}
-
 /// Carries out one session's requests.
 struct Pop3Handler {
     service: Arc<Pop3Service>,
@@ -208,7 +161,7 @@ struct Pop3Handler {
     peer: std::net::SocketAddr,
 }
 
-impl Handler<Core> for Pop3Handler {
+impl Handler<Session> for Pop3Handler {
     /// Releases the maildrop before the sign-off reaches the client, so that a client that
     /// reconnects at once never finds its own old session holding it.
     fn on_close(&mut self) {

@@ -6,7 +6,7 @@
 //! thin loop that answers its requests from the store.
 //!
 //! ```
-//! use tidings_smtp::proto::{Mode, Request, Response, RcptVerdict, DeliveryVerdict, Session, SessionConfig, Step};
+//! use tidings_smtp::proto::{Mode, Request, Response, RcptVerdict, DeliveryVerdict, Session, SessionConfig, SessionCore, Step};
 //!
 //! let peer = "192.0.2.1".parse().unwrap();
 //! let mut session = Session::new(SessionConfig::new("mx.example", Mode::Mx, peer));

@@ -15,11 +15,11 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use tidings_core::{Address, INBOX, date};
-use tidings_net::{Accepted, ConnectionLimits, DriveOptions, Handler, Next, PlaintextAuth, Refusal, SessionCore};
+use tidings_net::{Accepted, ConnectionLimits, DriveOptions, Handler, PlaintextAuth, Refusal};
 use tidings_store::{Directory, LoginError, Resolution};
 
 use crate::proto::{
-    self, AuthVerdict, DeliveryVerdict, Mode, RcptVerdict, Request, Response, Session, SessionConfig, Step, Transaction,
+    self, AuthVerdict, DeliveryVerdict, Mode, RcptVerdict, Request, Response, Session, SessionConfig, Transaction,
 };
 
 /// `[smtp]`: limits of the `smtp` and `submission` services.
@@ -67,13 +67,15 @@ pub enum BareLineEnding {
 
 impl Default for SmtpConfig {
     fn default() -> Self {
+        // The protocol limits' defaults are the core's own.
+        let limits = proto::Limits::default();
         SmtpConfig {
-            message_bytes_max: 25 << 20,
-            recipients_max: 100,
-            command_line_bytes_max: 4096,
-            text_line_bytes_max: 1000,
-            errors_max: 20,
-            received_fields_max: 100,
+            message_bytes_max: limits.message_bytes_max,
+            recipients_max: limits.recipients_max,
+            command_line_bytes_max: limits.command_line_bytes_max,
+            text_line_bytes_max: limits.text_line_bytes_max,
+            errors_max: limits.errors_max,
+            received_fields_max: limits.received_fields_max,
             bare_line_ending: BareLineEnding::Reject,
             command_timeout_secs: 300,
             data_timeout_secs: 300,
@@ -138,7 +140,8 @@ pub struct SmtpSettings {
     pub plaintext_auth: PlaintextAuth,
     /// Wait before answering a failed AUTH.
     pub auth_failure_delay: Duration,
-    /// Socket settings; `tls` set means STARTTLS is offered.
+    /// Socket settings; `tls` set means STARTTLS is offered. The read timeouts are taken from
+    /// `config` by [`SmtpService::new`].
     pub drive: DriveOptions,
 }
 
@@ -149,7 +152,9 @@ pub struct SmtpService {
 
 impl SmtpService {
     /// A service for one listener.
-    pub fn new(settings: SmtpSettings) -> Arc<SmtpService> {
+    pub fn new(mut settings: SmtpSettings) -> Arc<SmtpService> {
+        settings.drive.idle_timeout = Duration::from_secs(settings.config.command_timeout_secs);
+        settings.drive.content_timeout = Duration::from_secs(settings.config.data_timeout_secs);
         Arc::new(SmtpService { settings })
     }
 
@@ -177,64 +182,9 @@ impl SmtpService {
             peer: conn.peer.ip(),
             transcript: tracing::enabled!(target: "tidings::transcript", tracing::Level::DEBUG),
         };
-        let mut core = Core {
-            session: Session::new(config),
-            command_timeout: Duration::from_secs(s.config.command_timeout_secs),
-            data_timeout: Duration::from_secs(s.config.data_timeout_secs),
-        };
+        let mut session = Session::new(config);
         let mut handler = SmtpHandler { service: Arc::clone(&self), authenticated: None, peer: conn.peer };
-        tidings_net::drive(conn, &mut core, &mut handler, &s.drive).await;
-    }
-}
-
-/// The session core with the driver's view of its timeouts.
-struct Core {
-    session: Session,
-    command_timeout: Duration,
-    data_timeout: Duration,
-}
-
-impl SessionCore for Core {
-    type Request = Request;
-    type Response = Response;
-
-    fn next(&mut self) -> Next<Request> {
-        match self.session.poll() {
-            Step::NeedInput => Next::NeedInput,
-            Step::Request(r) => Next::Request(r),
-            Step::StartTls => Next::StartTls,
-            Step::Close => Next::Close,
-        }
-    }
-    fn feed(&mut self, input: &[u8]) {
-        self.session.feed(input)
-    }
-    fn eof(&mut self) {
-        self.session.eof()
-    }
-    fn resolve(&mut self, response: Response) {
-        self.session.resolve(response)
-    }
-    fn take_output(&mut self) -> Vec<u8> {
-        self.session.take_output()
-    }
-    fn take_transcript(&mut self) -> Vec<String> {
-        self.session.take_transcript()
-    }
-    fn timeout(&mut self) {
-        self.session.timeout()
-    }
-    fn shutdown(&mut self) {
-        self.session.shutdown()
-    }
-    fn is_idle(&self) -> bool {
-        self.session.is_idle()
-    }
-    fn tls_established(&mut self) {
-        self.session.tls_established()
-    }
-    fn read_timeout(&self) -> Duration {
-        if self.session.in_data() { self.data_timeout } else { self.command_timeout }
+        tidings_net::drive(conn, &mut session, &mut handler, &s.drive).await;
     }
 }
 
@@ -246,7 +196,7 @@ struct SmtpHandler {
     peer: std::net::SocketAddr,
 }
 
-impl Handler<Core> for SmtpHandler {
+impl Handler<Session> for SmtpHandler {
     async fn handle(&mut self, request: Request) -> Response {
         let settings = &self.service.settings;
         match request {

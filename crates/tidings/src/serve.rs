@@ -54,6 +54,9 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
 
     let controller = ShutdownController::new();
     let drive = DriveOptions {
+        // Each service sets its own read timeouts from its config section.
+        idle_timeout: Duration::from_secs(300),
+        content_timeout: Duration::from_secs(300),
         write_timeout: Duration::from_secs(config.server.write_timeout_secs),
         tls: None,
         read_buffer_bytes: 16 * 1024,

@@ -18,21 +18,10 @@ pub struct MessageInfo {
     pub unique_id: String,
 }
 
-/// What the driver must do next; returned by [`Session::poll`](super::Session::poll).
-#[derive(Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Write [`Session::take_output`](super::Session::take_output), read from the client, and
-    /// call `feed` (or `eof`, `timeout`, `shutdown`).
-    NeedInput,
-    /// Carry out the request (it may take time) and call
-    /// [`Session::resolve`](super::Session::resolve) with its outcome.
-    Request(Request),
-    /// Write `take_output` (it ends with `+OK Begin TLS negotiation`), do the TLS handshake,
-    /// then call [`Session::tls_established`](super::Session::tls_established). RFC 2595 §4.
-    StartTls,
-    /// Write `take_output` and close the connection. Every later `poll` says `Close` again.
-    Close,
-}
+/// What the driver must do next; returned by [`SessionCore::poll`](tidings_core::SessionCore::poll).
+/// `Step::StartTls` comes after `+OK Begin TLS negotiation` (RFC 2595 §4); every poll after
+/// `Step::Close` says `Close` again.
+pub type Step = tidings_core::Step<Request>;
 
 /// Work a session needs from its driver, which has the store, the clock and the locks.
 #[derive(Clone, PartialEq, Eq)]

@@ -23,6 +23,8 @@ pub use config::{COMMAND_LINE_BYTES_MIN, Limits, SessionConfig};
 pub use effect::{MessageInfo, Request, Response, Step};
 pub use session::Session;
 pub use stuff::stuff_message;
+/// The session trait, re-exported so a driver needs no other import.
+pub use tidings_core::SessionCore;
 
 /// The line a listener sends before closing a connection it will not serve (over its
 /// connection limits), in place of the greeting: `-ERR [SYS/TEMP] <reason>\r\n` (RFC 3206 §4:

@@ -7,6 +7,7 @@ use super::effect::{Request, Response, Step};
 use super::line::{Line, LineReader};
 use super::maildrop::Maildrop;
 use super::wire::Wire;
+use tidings_core::SessionCore;
 
 /// The protocol state of a session (RFC 1939 §3). UPDATE is not a state here: it is the
 /// [`Request::Update`] that `QUIT` issues, after which the session closes.
@@ -95,123 +96,9 @@ impl Session {
         }
     }
 
-    /// Client input, in any chunks; a line may span calls. Ignored once the session is closing,
-    /// and while a `STLS` handshake is pending (RFC 2595 §4: plaintext sent after `STLS` must
-    /// not be taken as sent under TLS).
-    pub fn feed(&mut self, input: &[u8]) {
-        if self.wire.closing || matches!(self.blocked, Some(Blocked::Tls)) {
-            return;
-        }
-        self.reader.push(input);
-    }
-
-    /// The client closed its side. The next `poll` says [`Step::Close`]; buffered commands are
-    /// dropped and no deletion is applied (RFC 1939 §6: only `QUIT` enters UPDATE).
-    pub fn eof(&mut self) {
-        self.reader.clear();
-        self.step = None;
-        self.wire.closing = true;
-    }
-
-    /// What the driver must do next. Runs every complete buffered command first. While a
-    /// [`Step::Request`] awaits its [`resolve`](Session::resolve), or [`Step::StartTls`] its
-    /// [`tls_established`](Session::tls_established), says [`Step::NeedInput`].
-    pub fn poll(&mut self) -> Step {
-        loop {
-            if let Some(step) = self.step.take() {
-                return step;
-            }
-            if self.wire.closing {
-                return Step::Close;
-            }
-            if self.blocked.is_some() {
-                return Step::NeedInput;
-            }
-            match self.reader.next_line() {
-                None => return Step::NeedInput,
-                Some(Line::TooLong) => self.line_too_long(),
-                Some(Line::Complete(line)) => self.command_line(&line),
-            }
-        }
-    }
-
-    /// The outcome of the [`Request`] that the last [`Step::Request`] asked for.
-    ///
-    /// A response that does not fit the request (a driver bug) is taken as
-    /// [`Response::TempFail`]; one with no request outstanding is ignored. Both are
-    /// `debug_assert`ed, except after `eof`, when an answer to a request may still come.
-    pub fn resolve(&mut self, response: Response) {
-        let outstanding = match self.blocked.take() {
-            Some(Blocked::Request(outstanding)) => outstanding,
-            other => {
-                debug_assert!(self.wire.closing, "resolve({response:?}) with no request outstanding");
-                self.blocked = other;
-                return;
-            }
-        };
-        if self.wire.closing {
-            return;
-        }
-        match outstanding {
-            Outstanding::Authenticate { user } => self.authenticated(user, response),
-            Outstanding::Retrieve { number, lines } => self.retrieved(number, lines, response),
-            Outstanding::Update => self.updated(response),
-        }
-        if let Some(text) = self.close_after_request.take()
-            && !self.wire.closing
-        {
-            self.wire.fatal(format_args!("{text}"));
-        }
-    }
-
-    /// The TLS handshake after [`Step::StartTls`] succeeded: the session goes on in the
-    /// AUTHORIZATION state, under TLS (RFC 2595 §4), and `CAPA` no longer lists `STLS`. A failed
-    /// handshake needs no call: the driver just closes.
-    pub fn tls_established(&mut self) {
-        debug_assert!(matches!(self.blocked, Some(Blocked::Tls)) || self.wire.closing, "tls_established without STLS");
-        if matches!(self.blocked, Some(Blocked::Tls)) {
-            self.blocked = None;
-            self.tls = true;
-            self.state = State::Authorization { user: None, sasl_response_expected: false };
-        }
-    }
-
-    /// The client was idle too long (RFC 1939 §3 autologout timer, at least 10 minutes):
-    /// `-ERR [SYS/TEMP] Autologout; idle for too long`, then [`Step::Close`]. No deletion is
-    /// applied. A request still outstanding is answered first.
-    pub fn timeout(&mut self) {
-        self.end("[SYS/TEMP] Autologout; idle for too long");
-    }
-
-    /// The server is shutting down: `-ERR Server shutting down`, then [`Step::Close`]. No
-    /// deletion is applied; a request still outstanding (e.g. an UPDATE) is finished and
-    /// answered first.
-    pub fn shutdown(&mut self) {
-        self.end("Server shutting down");
-    }
-
-    /// Octets to send to the client, in order; empties the session's output buffer.
-    pub fn take_output(&mut self) -> Vec<u8> {
-        self.wire.take_output()
-    }
-
-    /// Waiting for a command: nothing outstanding, no partial line buffered, no SASL exchange
-    /// in progress. A driver shutting down may end an idle session at once.
-    pub fn is_idle(&self) -> bool {
-        let sasl = matches!(self.state, State::Authorization { sasl_response_expected: true, .. });
-        !self.wire.closing && self.blocked.is_none() && self.step.is_none() && self.reader.is_empty() && !sasl
-    }
-
     /// The user name as given to [`Request::Authenticate`], once logged in; for logs.
     pub fn account(&self) -> Option<&str> {
         self.account.as_deref()
-    }
-
-    /// The transcript lines recorded since the last call (`C: ...` from the client, `S: ...`
-    /// from the server); empty unless [`SessionConfig::transcript`] is on. Passwords and SASL
-    /// responses are shown as `<redacted>`, message contents as `<message, N octets>`.
-    pub fn take_transcript(&mut self) -> Vec<String> {
-        self.wire.take_transcript()
     }
 
     fn end(&mut self, text: &'static str) {
@@ -324,5 +211,124 @@ impl Session {
         debug_assert!(self.step.is_none() && self.blocked.is_none(), "one request at a time");
         self.step = Some(Step::Request(request));
         self.blocked = Some(Blocked::Request(outstanding));
+    }
+}
+
+impl SessionCore for Session {
+    type Request = Request;
+    type Response = Response;
+
+    /// Client input, in any chunks; a line may span calls. Ignored once the session is closing,
+    /// and while a `STLS` handshake is pending (RFC 2595 §4: plaintext sent after `STLS` must
+    /// not be taken as sent under TLS).
+    fn feed(&mut self, input: &[u8]) {
+        if self.wire.closing || matches!(self.blocked, Some(Blocked::Tls)) {
+            return;
+        }
+        self.reader.push(input);
+    }
+
+    /// The client closed its side. The next `poll` says [`Step::Close`]; buffered commands are
+    /// dropped and no deletion is applied (RFC 1939 §6: only `QUIT` enters UPDATE).
+    fn eof(&mut self) {
+        self.reader.clear();
+        self.step = None;
+        self.wire.closing = true;
+    }
+
+    /// What the driver must do next. Runs every complete buffered command first. While a
+    /// [`Step::Request`] awaits its [`resolve`](Session::resolve), or [`Step::StartTls`] its
+    /// [`tls_established`](Session::tls_established), says [`Step::NeedInput`].
+    fn poll(&mut self) -> Step {
+        loop {
+            if let Some(step) = self.step.take() {
+                return step;
+            }
+            if self.wire.closing {
+                return Step::Close;
+            }
+            if self.blocked.is_some() {
+                return Step::NeedInput;
+            }
+            match self.reader.next_line() {
+                None => return Step::NeedInput,
+                Some(Line::TooLong) => self.line_too_long(),
+                Some(Line::Complete(line)) => self.command_line(&line),
+            }
+        }
+    }
+
+    /// The outcome of the [`Request`] that the last [`Step::Request`] asked for.
+    ///
+    /// A response that does not fit the request (a driver bug) is taken as
+    /// [`Response::TempFail`]; one with no request outstanding is ignored. Both are
+    /// `debug_assert`ed, except after `eof`, when an answer to a request may still come.
+    fn resolve(&mut self, response: Response) {
+        let outstanding = match self.blocked.take() {
+            Some(Blocked::Request(outstanding)) => outstanding,
+            other => {
+                debug_assert!(self.wire.closing, "resolve({response:?}) with no request outstanding");
+                self.blocked = other;
+                return;
+            }
+        };
+        if self.wire.closing {
+            return;
+        }
+        match outstanding {
+            Outstanding::Authenticate { user } => self.authenticated(user, response),
+            Outstanding::Retrieve { number, lines } => self.retrieved(number, lines, response),
+            Outstanding::Update => self.updated(response),
+        }
+        if let Some(text) = self.close_after_request.take()
+            && !self.wire.closing
+        {
+            self.wire.fatal(format_args!("{text}"));
+        }
+    }
+
+    /// The TLS handshake after [`Step::StartTls`] succeeded: the session goes on in the
+    /// AUTHORIZATION state, under TLS (RFC 2595 §4), and `CAPA` no longer lists `STLS`. A failed
+    /// handshake needs no call: the driver just closes.
+    fn tls_established(&mut self) {
+        debug_assert!(matches!(self.blocked, Some(Blocked::Tls)) || self.wire.closing, "tls_established without STLS");
+        if matches!(self.blocked, Some(Blocked::Tls)) {
+            self.blocked = None;
+            self.tls = true;
+            self.state = State::Authorization { user: None, sasl_response_expected: false };
+        }
+    }
+
+    /// The client was idle too long (RFC 1939 §3 autologout timer, at least 10 minutes):
+    /// `-ERR [SYS/TEMP] Autologout; idle for too long`, then [`Step::Close`]. No deletion is
+    /// applied. A request still outstanding is answered first.
+    fn timeout(&mut self) {
+        self.end("[SYS/TEMP] Autologout; idle for too long");
+    }
+
+    /// The server is shutting down: `-ERR Server shutting down`, then [`Step::Close`]. No
+    /// deletion is applied; a request still outstanding (e.g. an UPDATE) is finished and
+    /// answered first.
+    fn shutdown(&mut self) {
+        self.end("Server shutting down");
+    }
+
+    /// Octets to send to the client, in order; empties the session's output buffer.
+    fn take_output(&mut self) -> Vec<u8> {
+        self.wire.take_output()
+    }
+
+    /// Waiting for a command: nothing outstanding, no partial line buffered, no SASL exchange
+    /// in progress. A driver shutting down may end an idle session at once.
+    fn is_idle(&self) -> bool {
+        let sasl = matches!(self.state, State::Authorization { sasl_response_expected: true, .. });
+        !self.wire.closing && self.blocked.is_none() && self.step.is_none() && self.reader.is_empty() && !sasl
+    }
+
+    /// The transcript lines recorded since the last call (`C: ...` from the client, `S: ...`
+    /// from the server); empty unless [`SessionConfig::transcript`] is on. Passwords and SASL
+    /// responses are shown as `<redacted>`, message contents as `<message, N octets>`.
+    fn take_transcript(&mut self) -> Vec<String> {
+        self.wire.take_transcript()
     }
 }

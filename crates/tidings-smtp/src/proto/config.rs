@@ -50,7 +50,8 @@ pub struct Limits {
     /// refused with `550 5.6.0`. Default 1000.
     pub text_line_bytes_max: usize,
     /// Error replies (4xx and 5xx to commands) a session may earn; when it reaches this count the
-    /// session replies `421 4.7.0 <host> Too many errors` and closes. Default 10.
+    /// session replies `421 4.7.0 <host> Too many errors` and closes. Default 20 (rejected
+    /// recipients count, so a list with some stale addresses must not reach it).
     pub errors_max: u32,
     /// Most `Received:` header fields a message may carry before it is taken for a mail loop and
     /// refused with `554 5.4.6` (RFC 5321 §6.3). Default 100.
@@ -64,7 +65,7 @@ impl Default for Limits {
             recipients_max: 100,
             command_line_bytes_max: 4096,
             text_line_bytes_max: 1000,
-            errors_max: 10,
+            errors_max: 20,
             received_fields_max: 100,
         }
     }

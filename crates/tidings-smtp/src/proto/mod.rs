@@ -25,6 +25,6 @@ pub use data::{DataDecoder, DataError};
 pub use reply::refuse_connection;
 pub use request::{AuthVerdict, DeliveryVerdict, RcptVerdict, Request, Response, Step};
 pub use session::Session;
-/// The address types of the envelope, re-exported so a driver needs no other import.
-pub use tidings_core::{Address, Path};
+/// The address types of the envelope and the session trait, re-exported so a driver needs no other import.
+pub use tidings_core::{Address, Path, SessionCore};
 pub use transaction::{BodyType, Trace, Transaction};

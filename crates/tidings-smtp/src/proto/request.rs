@@ -7,25 +7,10 @@ use tidings_core::{Address, Path};
 
 use super::Transaction;
 
-/// What the driver must do next; returned by [`Session::poll`](super::Session::poll).
-// `Request::Deliver` makes this a few hundred octets; a step is moved once per poll and never
-// stored, so boxing it would only add an allocation.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Write [`take_output`](super::Session::take_output), then read from the client and call
-    /// [`feed`](super::Session::feed) (or [`eof`](super::Session::eof) when the client closed).
-    NeedInput,
-    /// Perform the request (it may take time), then call [`resolve`](super::Session::resolve)
-    /// with its answer. No other session method may be called meanwhile.
-    Request(Request),
-    /// Write [`take_output`](super::Session::take_output) (the `220` reply to STARTTLS), do the
-    /// TLS handshake as server, then call [`tls_established`](super::Session::tls_established).
-    /// Anything the client sent before the handshake has already been discarded (RFC 3207 §4.2).
-    StartTls,
-    /// Write [`take_output`](super::Session::take_output) and close the connection.
-    Close,
-}
+/// What the driver must do next; returned by [`SessionCore::poll`](tidings_core::SessionCore::poll).
+/// `Step::StartTls` comes after the `220` reply to STARTTLS; anything the client sent before the
+/// handshake has already been discarded (RFC 3207 §4.2).
+pub type Step = tidings_core::Step<Request>;
 
 /// A question only the server around the session can answer.
 #[derive(PartialEq, Eq)]

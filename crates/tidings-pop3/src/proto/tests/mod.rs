@@ -6,7 +6,7 @@ mod transaction;
 
 use bytes::Bytes;
 
-use super::{MessageInfo, Request, Response, Session, SessionConfig, Step};
+use super::{MessageInfo, Request, Response, Session, SessionConfig, SessionCore, Step};
 
 const HOST: &str = "pop.example.org";
 

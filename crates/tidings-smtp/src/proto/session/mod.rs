@@ -13,7 +13,7 @@ use std::mem;
 use std::ops::Range;
 
 use memchr::memchr;
-use tidings_core::{Address, Path};
+use tidings_core::{Address, Path, SessionCore};
 
 use super::data::DataDecoder;
 use super::reply::format_lines;
@@ -155,69 +155,6 @@ impl Session {
         session
     }
 
-    /// Appends bytes read from the client. Ignored once the session is closed, and while a STARTTLS
-    /// handshake is pending (RFC 3207 §4.2: nothing sent before TLS may be acted on after it).
-    pub fn feed(&mut self, input: &[u8]) {
-        if matches!(self.phase, Phase::Closed | Phase::TlsHandshake) {
-            return;
-        }
-        if self.input_pos > 0 {
-            self.input.drain(..self.input_pos);
-            self.input_pos = 0;
-        }
-        self.input.extend_from_slice(input);
-    }
-
-    /// The client closed its side: the next [`poll`](Self::poll) returns [`Step::Close`]. A mail
-    /// transaction in progress is dropped, and buffered input is not processed.
-    pub fn eof(&mut self) {
-        self.enter_closed();
-    }
-
-    /// Processes buffered input until the driver must act; see [`Step`].
-    pub fn poll(&mut self) -> Step {
-        loop {
-            let errors_max = self.config.limits.errors_max;
-            if errors_max > 0 && self.errors >= errors_max && !matches!(self.phase, Phase::Closed) {
-                self.close_with("4.7.0", "Too many errors");
-            }
-            if let Some(request) = self.request.take() {
-                return Step::Request(request);
-            }
-            match &mut self.phase {
-                Phase::Closed => return Step::Close,
-                Phase::TlsHandshake => return Step::StartTls,
-                Phase::Waiting(_) => {
-                    debug_assert!(false, "poll() while a request is outstanding; call resolve() first");
-                    return Step::NeedInput;
-                }
-                Phase::Data(decoder) => {
-                    let (consumed, ended) = decoder.decode(&self.input[self.input_pos..]);
-                    self.input_pos += consumed;
-                    if !ended {
-                        return self.need_input();
-                    }
-                    if let Phase::Data(decoder) = mem::replace(&mut self.phase, Phase::Command) {
-                        self.message_complete(decoder);
-                    }
-                }
-                Phase::Chunk { .. } => {
-                    if !self.consume_chunk() {
-                        return self.need_input();
-                    }
-                }
-                Phase::Command | Phase::AuthContinuation(_) => match self.next_line() {
-                    Line::Incomplete => return self.need_input(),
-                    Line::TooLong => self.line_too_long(),
-                    Line::Complete(range) => {
-                        let line = self.input[range].to_vec();
-                        self.handle_line(&line);
-                    }
-                },
-            }
-        }
-    }
-
     /// [`Step::NeedInput`], first giving back the input buffer's memory when all of it has been
     /// processed: an idle session holds no input buffer (it is reallocated at the next feed).
     fn need_input(&mut self) -> Step {
@@ -226,86 +163,6 @@ impl Session {
             self.input_pos = 0;
         }
         Step::NeedInput
-    }
-
-    /// Answers the request the last [`poll`](Self::poll) returned. Each [`Request`] takes the
-    /// [`Response`] variant of its kind; a mismatched answer is a driver bug (it asserts in debug
-    /// builds and is taken as a temporary failure otherwise).
-    pub fn resolve(&mut self, response: Response) {
-        let pending = match mem::replace(&mut self.phase, Phase::Command) {
-            Phase::Waiting(pending) => pending,
-            other => {
-                debug_assert!(matches!(other, Phase::Closed), "resolve() without an outstanding request");
-                self.phase = other;
-                return;
-            }
-        };
-        match (pending, response) {
-            (Pending::Auth, Response::Auth(verdict)) => self.auth_resolved(verdict),
-            (Pending::Sender(opened), Response::Sender(owned)) => self.sender_resolved(opened, owned),
-            (Pending::Recipient(path), Response::Recipient(verdict)) => self.recipient_resolved(&path, verdict),
-            (Pending::Delivery, Response::Delivery(verdict)) => self.delivery_resolved(verdict),
-            (_, response) => {
-                debug_assert!(false, "resolve() with a response of the wrong kind: {response:?}");
-                self.reply(451, "4.3.0", "Temporary internal error, try again later");
-            }
-        }
-    }
-
-    /// The TLS handshake after STARTTLS succeeded: the session starts over as RFC 3207 §4.2 asks
-    /// (no HELO/EHLO yet, not authenticated, no transaction), now encrypted. No new greeting is
-    /// sent; the client begins with EHLO.
-    pub fn tls_established(&mut self) {
-        if !matches!(self.phase, Phase::TlsHandshake) {
-            debug_assert!(matches!(self.phase, Phase::Closed), "tls_established() without STARTTLS");
-            return;
-        }
-        self.tls = true;
-        self.helo = None;
-        self.account = None;
-        self.transaction = None;
-        self.input.clear();
-        self.input_pos = 0;
-        self.discarding_line = false;
-        self.phase = Phase::Command;
-    }
-
-    /// The driver's idle or data timer fired: queues `421 4.4.2 <host> Timeout, closing connection`
-    /// (RFC 5321 §4.5.3.2); the next [`poll`](Self::poll) returns [`Step::Close`].
-    pub fn timeout(&mut self) {
-        self.close_with("4.4.2", "Timeout, closing connection");
-    }
-
-    /// The server is stopping: queues `421 4.3.2 <host> Service shutting down`; the next
-    /// [`poll`](Self::poll) returns [`Step::Close`]. Best called when [`is_idle`](Self::is_idle).
-    pub fn shutdown(&mut self) {
-        self.close_with("4.3.2", "Service shutting down");
-    }
-
-    /// The bytes to send to the client (possibly none).
-    pub fn take_output(&mut self) -> Vec<u8> {
-        mem::take(&mut self.output)
-    }
-
-    /// Waiting for a command with no partial line buffered and no DATA, BDAT, AUTH exchange or
-    /// request in progress: a [`shutdown`](Self::shutdown) now loses nothing.
-    pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Command)
-            && self.request.is_none()
-            && self.input_pos == self.input.len()
-            && !self.discarding_line
-    }
-
-    /// Receiving DATA or BDAT content (the driver uses its data timeout, RFC 5321 §4.5.3.2.5).
-    pub fn in_data(&self) -> bool {
-        matches!(self.phase, Phase::Data(_) | Phase::Chunk { .. })
-    }
-
-    /// The transcript lines since the last call: `C: <command>` and `S: <reply line>`, with
-    /// credentials replaced by `<redacted>` and message content summarised as
-    /// `C: <message data, N octets>`. Empty unless `config.transcript`.
-    pub fn take_transcript(&mut self) -> Vec<String> {
-        mem::take(&mut self.transcript)
     }
 
     /// Octets of client input held, processed or not (for tests of the memory bounds).
@@ -496,6 +353,154 @@ impl Session {
             entry
         };
         self.transcript.push(entry);
+    }
+}
+
+impl SessionCore for Session {
+    type Request = Request;
+    type Response = Response;
+
+    /// Appends bytes read from the client. Ignored once the session is closed, and while a STARTTLS
+    /// handshake is pending (RFC 3207 §4.2: nothing sent before TLS may be acted on after it).
+    fn feed(&mut self, input: &[u8]) {
+        if matches!(self.phase, Phase::Closed | Phase::TlsHandshake) {
+            return;
+        }
+        if self.input_pos > 0 {
+            self.input.drain(..self.input_pos);
+            self.input_pos = 0;
+        }
+        self.input.extend_from_slice(input);
+    }
+
+    /// The client closed its side: the next [`poll`](Self::poll) returns [`Step::Close`]. A mail
+    /// transaction in progress is dropped, and buffered input is not processed.
+    fn eof(&mut self) {
+        self.enter_closed();
+    }
+
+    /// Processes buffered input until the driver must act; see [`Step`].
+    fn poll(&mut self) -> Step {
+        loop {
+            let errors_max = self.config.limits.errors_max;
+            if errors_max > 0 && self.errors >= errors_max && !matches!(self.phase, Phase::Closed) {
+                self.close_with("4.7.0", "Too many errors");
+            }
+            if let Some(request) = self.request.take() {
+                return Step::Request(request);
+            }
+            match &mut self.phase {
+                Phase::Closed => return Step::Close,
+                Phase::TlsHandshake => return Step::StartTls,
+                Phase::Waiting(_) => {
+                    debug_assert!(false, "poll() while a request is outstanding; call resolve() first");
+                    return Step::NeedInput;
+                }
+                Phase::Data(decoder) => {
+                    let (consumed, ended) = decoder.decode(&self.input[self.input_pos..]);
+                    self.input_pos += consumed;
+                    if !ended {
+                        return self.need_input();
+                    }
+                    if let Phase::Data(decoder) = mem::replace(&mut self.phase, Phase::Command) {
+                        self.message_complete(decoder);
+                    }
+                }
+                Phase::Chunk { .. } => {
+                    if !self.consume_chunk() {
+                        return self.need_input();
+                    }
+                }
+                Phase::Command | Phase::AuthContinuation(_) => match self.next_line() {
+                    Line::Incomplete => return self.need_input(),
+                    Line::TooLong => self.line_too_long(),
+                    Line::Complete(range) => {
+                        let line = self.input[range].to_vec();
+                        self.handle_line(&line);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Answers the request the last [`poll`](Self::poll) returned. Each [`Request`] takes the
+    /// [`Response`] variant of its kind; a mismatched answer is a driver bug (it asserts in debug
+    /// builds and is taken as a temporary failure otherwise).
+    fn resolve(&mut self, response: Response) {
+        let pending = match mem::replace(&mut self.phase, Phase::Command) {
+            Phase::Waiting(pending) => pending,
+            other => {
+                debug_assert!(matches!(other, Phase::Closed), "resolve() without an outstanding request");
+                self.phase = other;
+                return;
+            }
+        };
+        match (pending, response) {
+            (Pending::Auth, Response::Auth(verdict)) => self.auth_resolved(verdict),
+            (Pending::Sender(opened), Response::Sender(owned)) => self.sender_resolved(opened, owned),
+            (Pending::Recipient(path), Response::Recipient(verdict)) => self.recipient_resolved(&path, verdict),
+            (Pending::Delivery, Response::Delivery(verdict)) => self.delivery_resolved(verdict),
+            (_, response) => {
+                debug_assert!(false, "resolve() with a response of the wrong kind: {response:?}");
+                self.reply(451, "4.3.0", "Temporary internal error, try again later");
+            }
+        }
+    }
+
+    /// The TLS handshake after STARTTLS succeeded: the session starts over as RFC 3207 §4.2 asks
+    /// (no HELO/EHLO yet, not authenticated, no transaction), now encrypted. No new greeting is
+    /// sent; the client begins with EHLO.
+    fn tls_established(&mut self) {
+        if !matches!(self.phase, Phase::TlsHandshake) {
+            debug_assert!(matches!(self.phase, Phase::Closed), "tls_established() without STARTTLS");
+            return;
+        }
+        self.tls = true;
+        self.helo = None;
+        self.account = None;
+        self.transaction = None;
+        self.input.clear();
+        self.input_pos = 0;
+        self.discarding_line = false;
+        self.phase = Phase::Command;
+    }
+
+    /// The driver's idle or data timer fired: queues `421 4.4.2 <host> Timeout, closing connection`
+    /// (RFC 5321 §4.5.3.2); the next [`poll`](Self::poll) returns [`Step::Close`].
+    fn timeout(&mut self) {
+        self.close_with("4.4.2", "Timeout, closing connection");
+    }
+
+    /// The server is stopping: queues `421 4.3.2 <host> Service shutting down`; the next
+    /// [`poll`](Self::poll) returns [`Step::Close`]. Best called when [`is_idle`](Self::is_idle).
+    fn shutdown(&mut self) {
+        self.close_with("4.3.2", "Service shutting down");
+    }
+
+    /// The bytes to send to the client (possibly none).
+    fn take_output(&mut self) -> Vec<u8> {
+        mem::take(&mut self.output)
+    }
+
+    /// Waiting for a command with no partial line buffered and no DATA, BDAT, AUTH exchange or
+    /// request in progress: a [`shutdown`](Self::shutdown) now loses nothing.
+    fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Command)
+            && self.request.is_none()
+            && self.input_pos == self.input.len()
+            && !self.discarding_line
+    }
+
+    /// Receiving DATA or BDAT content (the driver uses its data timeout, RFC 5321 §4.5.3.2.5).
+    fn in_content(&self) -> bool {
+        matches!(self.phase, Phase::Data(_) | Phase::Chunk { .. })
+    }
+
+    /// The transcript lines since the last call: `C: <command>` and `S: <reply line>`, with
+    /// credentials replaced by `<redacted>` and message content summarised as
+    /// `C: <message data, N octets>`. Empty unless `config.transcript`.
+    fn take_transcript(&mut self) -> Vec<String> {
+        mem::take(&mut self.transcript)
     }
 }
 

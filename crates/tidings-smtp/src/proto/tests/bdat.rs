@@ -16,7 +16,7 @@ fn a_bdat_chunk_split_across_feeds_is_consumed_exactly() {
     let mut client = Client::mx();
     client.begin();
     assert_eq!(client.send(b"BDAT 11 LAST\r\nhel"), "");
-    assert!(client.session.in_data());
+    assert!(client.session.in_content());
     assert_eq!(client.send(b"lo\r\n"), "");
     assert_eq!(client.send(b"ok\r\nNOOP\r\n"), "250 2.0.0 Ok: queued as Q1\r\n250 2.0.0 Ok\r\n");
     assert_eq!(client.delivered_data(), b"hello\r\nok\r\n");

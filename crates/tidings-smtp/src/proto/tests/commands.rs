@@ -220,10 +220,14 @@ fn a_line_at_the_limit_is_accepted() {
 #[test]
 fn too_many_errors_close_the_session_with_421() {
     let mut client = Client::mx();
-    let reply = client.send(&b"BAD\r\n".repeat(12));
+    let errors_max = Limits::default().errors_max as usize;
+    let reply = client.send(&b"BAD\r\n".repeat(errors_max + 2));
     assert_eq!(
         reply,
-        format!("{}421 4.7.0 mx.example Too many errors\r\n", "500 5.5.2 Command not recognized\r\n".repeat(10))
+        format!(
+            "{}421 4.7.0 mx.example Too many errors\r\n",
+            "500 5.5.2 Command not recognized\r\n".repeat(errors_max)
+        )
     );
     assert_eq!(client.stop, Stop::Close);
 }

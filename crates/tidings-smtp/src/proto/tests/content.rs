@@ -32,7 +32,7 @@ fn smuggling_sequences_do_not_end_data() {
             input.extend_from_slice(b"MAIL FROM:<smuggled@evil.example>\r\nRCPT TO:<bob@mx.example>\r\nDATA\r\n");
             let reply = client.send(&input);
             assert_eq!(reply, "354 End data with <CR><LF>.<CR><LF>\r\n", "{sequence:?} {policy:?}");
-            assert!(client.session.in_data());
+            assert!(client.session.in_content());
             assert_eq!(client.requests.len(), 1, "no command after {sequence:?} was acted on");
             let reply = client.send(b"\r\n.\r\n");
             let expected = match policy {

@@ -7,7 +7,7 @@ fn eof_mid_data_closes_without_delivery() {
     let mut client = Client::mx();
     client.begin();
     client.send(b"DATA\r\npartial message\r\n");
-    assert!(client.session.in_data());
+    assert!(client.session.in_content());
     client.session.eof();
     assert_eq!(client.run(), "");
     assert_eq!(client.stop, Stop::Close);

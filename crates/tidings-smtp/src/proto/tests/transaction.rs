@@ -7,9 +7,9 @@ fn a_full_transaction_is_delivered_with_its_envelope_and_trace() {
     let mut client = Client::mx();
     client.begin();
     assert_eq!(client.send(b"DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
-    assert!(client.session.in_data());
+    assert!(client.session.in_content());
     assert_eq!(client.send(b"Subject: hi\r\n\r\nhello\r\n.\r\n"), "250 2.0.0 Ok: queued as Q1\r\n");
-    assert!(!client.session.in_data());
+    assert!(!client.session.in_content());
     let delivered = &client.delivered[0];
     assert_eq!(delivered.reverse_path, Some(address("sender@client.example")));
     assert_eq!(delivered.recipients, [address("ta@mx.example")]);

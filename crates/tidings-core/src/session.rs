@@ -1,0 +1,60 @@
+//! The shape every sans-I/O protocol session shares (SMTP, POP3, and the protocols to come).
+//!
+//! A session is a state machine with no socket, clock or thread: its driver feeds it the client's
+//! octets, calls [`SessionCore::poll`] and does what the [`Step`] says: send the output and read,
+//! carry out a request and [`resolve`](SessionCore::resolve) it, upgrade to TLS, or close. Timers
+//! belong to the driver, which calls [`timeout`](SessionCore::timeout) when one fires. One driver
+//! (in `tidings-net`) runs any protocol this way, and tests, fuzzers and simulations can drive a
+//! session directly.
+
+/// What a session needs next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step<R> {
+    /// Send [`SessionCore::take_output`], then read and [`feed`](SessionCore::feed) (or report
+    /// [`eof`](SessionCore::eof)).
+    NeedInput,
+    /// Carry out this request, then [`resolve`](SessionCore::resolve) it; nothing else may be
+    /// called meanwhile.
+    Request(R),
+    /// Send the output, perform the TLS handshake, then call
+    /// [`tls_established`](SessionCore::tls_established).
+    StartTls,
+    /// Send the output and close the connection. Final.
+    Close,
+}
+
+/// A sans-I/O protocol session as its driver sees it.
+pub trait SessionCore {
+    /// Decisions the session asks the server for (check a password, read or store mail).
+    type Request;
+    /// The server's answers, one per request.
+    type Response;
+
+    /// Processes buffered input until the driver must act.
+    fn poll(&mut self) -> Step<Self::Request>;
+    /// Octets read from the client, in order.
+    fn feed(&mut self, input: &[u8]);
+    /// The client closed its side (or the connection failed); the next poll is [`Step::Close`].
+    fn eof(&mut self);
+    /// The answer to the request the last poll returned.
+    fn resolve(&mut self, response: Self::Response);
+    /// The octets to send now (possibly none).
+    fn take_output(&mut self) -> Vec<u8>;
+    /// Transcript lines (`C: …` / `S: …`, secrets redacted) since the last call; empty unless the
+    /// session was configured to record them.
+    fn take_transcript(&mut self) -> Vec<String>;
+    /// The driver's read timer fired: the session says goodbye and the next poll is close.
+    fn timeout(&mut self);
+    /// The server is stopping: the session says so and the next poll is close. Drivers call it
+    /// only when [`is_idle`](SessionCore::is_idle), so that transactions in flight finish.
+    fn shutdown(&mut self);
+    /// Waiting for a command, with nothing half-received and no exchange in progress.
+    fn is_idle(&self) -> bool;
+    /// The TLS handshake that [`Step::StartTls`] asked for succeeded.
+    fn tls_established(&mut self);
+    /// Receiving message content (SMTP DATA/BDAT) rather than commands; a driver may use a
+    /// different read timeout then. Default: never.
+    fn in_content(&self) -> bool {
+        false
+    }
+}
