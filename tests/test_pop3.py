@@ -10,6 +10,7 @@ import base64
 import poplib
 import random
 import smtplib
+import socket
 import ssl
 import time
 
@@ -673,3 +674,59 @@ def test_pipelined_commands_get_their_replies_in_order(server):
         assert signoff.startswith("+OK") and "signing off" in signoff, "QUIT"
         assert c.closed()
     assert subjects(server) == [b"Subject: message 1", b"Subject: message 2"]
+
+
+# --- backpressure: output is bounded by what the client reads -------------------------------------
+
+def big_message(size: int) -> bytes:
+    line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ab\r\n"
+    head = b"Subject: big\r\n\r\n"
+    return head + line * ((size - len(head)) // len(line))
+
+
+def test_pipelined_retrs_from_a_client_that_does_not_read_do_not_pile_up_in_memory(make_server):
+    server = make_server({"smtp": {"message_bytes_max": 4 << 20}})
+    message = big_message(2 << 20)
+    deliver(server, message)
+    rounds = 100  # 200 MB of replies if the server ran every command before sending
+    with LineClient(server.pop3_port, timeout=30) as client:
+        assert client.line().startswith(b"+OK")
+        client.send(f"USER {USER}\r\nPASS {DEMO_PASSWORD}\r\n")
+        assert client.line().startswith(b"+OK") and client.line().startswith(b"+OK")
+        baseline = server.rss_kib()
+        client.send(b"RETR 1\r\n" * rounds)
+        peak, received = baseline, 0
+        while received < rounds * len(message):
+            chunk = client.sock.recv(1 << 20)
+            assert chunk, "the server closed the connection"
+            received += len(chunk)
+            peak = max(peak, server.rss_kib())
+    assert peak - baseline < 64 * 1024, f"server memory grew by {peak - baseline} KiB"
+
+
+def test_a_slow_but_steady_reader_gets_a_message_that_takes_longer_than_the_write_timeout(make_server):
+    server = make_server({"smtp": {"message_bytes_max": 20 << 20}, "server": {"write_timeout_secs": 2}})
+    message = big_message(16 << 20)
+    deliver(server, message)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A small receive window, so the kernel cannot absorb the reply on the reader's behalf.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.settimeout(30)
+    sock.connect((HOST, server.pop3_port))
+    client = LineClient.__new__(LineClient)
+    client.sock, client.buf = sock, b""
+    with client:
+        assert client.line().startswith(b"+OK")
+        client.send(f"USER {USER}\r\nPASS {DEMO_PASSWORD}\r\nRETR 1\r\n")
+        assert client.line().startswith(b"+OK") and client.line().startswith(b"+OK")
+        assert client.line().startswith(b"+OK")
+        started, received = time.monotonic(), len(client.buf)
+        # About 3 MB/s: the reply takes longer than the write timeout to read, but octets keep
+        # moving. (The kernel wakes a blocked writer only when about half its send buffer has
+        # drained, a few MB here, so progress comes in steps well within the timeout.)
+        while received < len(message) + 3:
+            chunk = client.sock.recv(256 * 1024)
+            assert chunk, f"dropped after {received} octets"
+            received += len(chunk)
+            time.sleep(0.02)
+        assert time.monotonic() - started > 2

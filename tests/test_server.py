@@ -194,6 +194,21 @@ def test_demo_refuses_a_listener_on_a_non_loopback_address(make_server):
     assert not (server.data / "tls").exists(), "refused before anything was set up"
 
 
+def test_a_former_demo_directory_with_demo_passwords_is_not_served_beyond_loopback(server):
+    assert server.stop() == 0
+    config = server.config_path.read_text().replace('address = "127.0.0.1:0"', 'address = "0.0.0.0:0"', 1)
+    result = serve_once(server, config=config)
+    assert result.returncode != 0
+    assert "demo password" in result.stderr and "ta@mmsys.upenn.edu" in result.stderr, result.stderr
+    for user in ("instructor", "ta", "cis505"):
+        assert server.account("passwd", f"{user}@mmsys.upenn.edu", password="a-real-secret").returncode == 0
+    # With the passwords changed, the refusal is gone (the server starts and is stopped at once).
+    server.demo = False
+    server.start()
+    assert "demo password" not in server.log()
+    assert server.stop() == 0
+
+
 def test_demo_accounts_exist_after_start_and_survive_a_restart_with_their_passwords(server):
     for user in ("instructor", "ta", "cis505"):
         assert pop_count(server, f"{user}@mmsys.upenn.edu") == 0

@@ -102,6 +102,7 @@ impl Driver<'_> {
             }
             match step {
                 Step::NeedInput => return,
+                Step::Flush => {}
                 Step::Request(request) => {
                     let response = self.answer(request);
                     session.resolve(response);

@@ -105,6 +105,7 @@ fn drive(session: &mut Session, tape: &mut Tape<'_>, limits: &Limits) -> bool {
                 check_output(&session.take_output());
                 return false;
             }
+            Step::Flush => check_output(&session.take_output()),
             Step::StartTls => {
                 check_output(&session.take_output());
                 session.tls_established();

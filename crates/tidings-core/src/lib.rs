@@ -23,7 +23,7 @@ pub use address::{
     Address, AddressError, DOMAIN_BYTES_MAX, LOCAL_PART_BYTES_MAX, PATH_BYTES_MAX, Path, is_valid_domain, parse_path,
 };
 pub use op::{Op, Outcome};
-pub use session::{SessionCore, Step};
+pub use session::{OUTPUT_BYTES_HIGH_WATER, SessionCore, Step};
 pub use shard::{SHARD_COUNT_MAX, ShardId, ShardMap};
 
 /// The mailbox every account has and POP3 serves (RFC 9051 §5.1, RFC 1939 "maildrop").

@@ -2,10 +2,15 @@
 //!
 //! A session is a state machine with no socket, clock or thread: its driver feeds it the client's
 //! octets, calls [`SessionCore::poll`] and does what the [`Step`] says: send the output and read,
-//! carry out a request and [`resolve`](SessionCore::resolve) it, upgrade to TLS, or close. Timers
+//! send the output and go on, carry out a request and [`resolve`](SessionCore::resolve) it,
+//! upgrade to TLS, or close. Timers
 //! belong to the driver, which calls [`timeout`](SessionCore::timeout) when one fires. One driver
 //! (in `tidings-net`) runs any protocol this way, and tests, fuzzers and simulations can drive a
 //! session directly.
+
+/// Pending output, in octets, past which a session stops running buffered commands and asks for
+/// [`Step::Flush`]. One reply may exceed it (a large message); a pile of them may not.
+pub const OUTPUT_BYTES_HIGH_WATER: usize = 256 * 1024;
 
 /// What a session needs next.
 #[derive(Debug, PartialEq, Eq)]
@@ -16,6 +21,11 @@ pub enum Step<R> {
     /// Carry out this request, then [`resolve`](SessionCore::resolve) it; nothing else may be
     /// called meanwhile.
     Request(R),
+    /// Send the output, then poll again without reading: replies have piled up past
+    /// [`OUTPUT_BYTES_HIGH_WATER`] while commands are still buffered. This is the backpressure
+    /// that keeps a client who pipelines commands but does not read from growing the session's
+    /// memory.
+    Flush,
     /// Send the output, perform the TLS handshake, then call
     /// [`tls_established`](SessionCore::tls_established).
     StartTls,

@@ -31,7 +31,8 @@ pub struct DriveOptions {
     pub idle_timeout: Duration,
     /// Longest wait for the next octets of message content ([`SessionCore::in_content`]).
     pub content_timeout: Duration,
-    /// Longest a write may block on a client that does not read; then the connection is dropped.
+    /// Longest a client may go without taking any of the octets we send; then the connection
+    /// is dropped.
     pub write_timeout: Duration,
     /// Acceptor for STARTTLS / STLS; `None` when no certificate is loaded.
     pub tls: Option<TlsAcceptor>,
@@ -92,6 +93,11 @@ where
                     Some(Err(_elapsed)) => core.timeout(),
                     Some(Ok(Read::Eof)) => core.eof(),
                     Some(Ok(Read::Fed)) => {}
+                }
+            }
+            Step::Flush => {
+                if !flush(&mut stream, core, options).await {
+                    return End::Dropped;
                 }
             }
             Step::Request(request) => {
@@ -186,15 +192,16 @@ async fn read_into<C: SessionCore>(
     }
 }
 
-/// Writes the core's pending output; false when the client is gone or too slow to read it.
+/// Writes the core's pending output; false when the client is gone or stops reading. The write
+/// timeout bounds a stall, not the whole write: a slow reader that keeps taking octets is served.
 async fn flush<C: SessionCore>(stream: &mut Stream, core: &mut C, options: &DriveOptions) -> bool {
     let out = core.take_output();
-    if out.is_empty() {
-        return true;
+    let mut sent = 0;
+    while sent < out.len() {
+        match tokio::time::timeout(options.write_timeout, stream.write(&out[sent..])).await {
+            Ok(Ok(n)) if n > 0 => sent += n,
+            _ => return false,
+        }
     }
-    let write = async {
-        stream.write_all(&out).await?;
-        stream.flush().await
-    };
-    matches!(tokio::time::timeout(options.write_timeout, write).await, Ok(Ok(())))
+    matches!(tokio::time::timeout(options.write_timeout, stream.flush()).await, Ok(Ok(())))
 }

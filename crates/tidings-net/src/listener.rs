@@ -23,7 +23,9 @@ pub struct ConnectionLimits {
     pub connections_per_ip_max: usize,
 }
 
-/// Counts live connections of one service, in total and per IP.
+/// Counts live connections of one service, in total and per client network: an IPv4 address,
+/// or an IPv6 /64 (one host is commonly given a whole /64, so counting single IPv6 addresses
+/// would limit nothing).
 pub struct Admissions {
     limits: ConnectionLimits,
     live: Mutex<(usize, HashMap<IpAddr, usize>)>,
@@ -32,7 +34,16 @@ pub struct Admissions {
 /// A live connection's place within the limits; dropping it frees the place.
 pub struct Admission {
     admissions: Arc<Admissions>,
-    ip: IpAddr,
+    network: IpAddr,
+}
+
+/// The key a client is counted under: its IPv4 address (also when mapped into IPv6), or its
+/// IPv6 /64 prefix.
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
+    }
 }
 
 impl Admissions {
@@ -46,17 +57,18 @@ impl Admissions {
     /// # Errors
     /// A short reason when the service or the address is at its limit.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, &'static str> {
+        let network = network_of(ip);
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         if live.0 >= self.limits.connections_max {
             return Err("Too many connections");
         }
-        let per_ip = live.1.entry(ip).or_insert(0);
+        let per_ip = live.1.entry(network).or_insert(0);
         if *per_ip >= self.limits.connections_per_ip_max {
             return Err("Too many connections from your address");
         }
         *per_ip += 1;
         live.0 += 1;
-        Ok(Admission { admissions: Arc::clone(self), ip })
+        Ok(Admission { admissions: Arc::clone(self), network })
     }
 
     /// Live connections now.
@@ -69,10 +81,10 @@ impl Drop for Admission {
     fn drop(&mut self) {
         let mut live = self.admissions.live.lock().unwrap_or_else(|p| p.into_inner());
         live.0 -= 1;
-        if let Some(n) = live.1.get_mut(&self.ip) {
+        if let Some(n) = live.1.get_mut(&self.network) {
             *n -= 1;
             if *n == 0 {
-                live.1.remove(&self.ip);
+                live.1.remove(&self.network);
             }
         }
     }
@@ -209,6 +221,16 @@ mod tests {
         drop(a1);
         assert_eq!(adm.live(), 2);
         assert!(adm.admit(a).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+        let adm = Admissions::new(ConnectionLimits { connections_max: 10, connections_per_ip_max: 1 });
+        let _a = adm.admit("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        assert!(adm.admit("2001:db8:1:2:ffff::9".parse().unwrap()).is_err(), "same /64");
+        assert!(adm.admit("2001:db8:1:3::1".parse().unwrap()).is_ok(), "another /64");
+        let _b = adm.admit("192.0.2.7".parse().unwrap()).unwrap();
+        assert!(adm.admit("::ffff:192.0.2.7".parse().unwrap()).is_err(), "the same IPv4 client");
     }
 
     #[test]

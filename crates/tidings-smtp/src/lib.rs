@@ -22,7 +22,7 @@
 //!             session.resolve(Response::Delivery(DeliveryVerdict::Accepted { id: "1".into() }))
 //!         }
 //!         Step::Request(other) => panic!("unexpected {other:?}"),
-//!         Step::NeedInput | Step::StartTls => unreachable!(),
+//!         Step::NeedInput | Step::Flush | Step::StartTls => unreachable!(),
 //!         Step::Close => break,
 //!     }
 //! }

@@ -254,6 +254,15 @@ impl SmtpHandler {
         let store = self.service.settings.directory.store();
         match store.deliver(&transaction.recipients, INBOX, now, Bytes::from(message)).await {
             Ok(delivered) => {
+                if delivered.len() < transaction.recipients.len() {
+                    // An account removed between RCPT and the end of DATA: nothing to deliver to.
+                    warn!(
+                        id,
+                        accepted = transaction.recipients.len(),
+                        delivered = delivered.len(),
+                        "smtp: some recipients no longer exist"
+                    );
+                }
                 info!(
                     id,
                     peer = %self.peer,

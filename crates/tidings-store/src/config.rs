@@ -47,6 +47,29 @@ impl Default for StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// A message naming the bad key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=tidings_core::SHARD_COUNT_MAX).contains(&self.shards) {
+            return Err(format!("[store] shards must be in 1..={}", tidings_core::SHARD_COUNT_MAX));
+        }
+        let positive = [
+            ("batch_ops_max", self.batch_ops_max as u64),
+            ("batch_bytes_max", self.batch_bytes_max as u64),
+            ("queue_depth", self.queue_depth as u64),
+            ("log_retain_ops", self.log_retain_ops),
+            ("readers_per_shard", self.readers_per_shard as u64),
+        ];
+        match positive.iter().find(|(_, v)| *v == 0) {
+            Some((key, _)) => Err(format!("[store] {key} must be at least 1")),
+            None => Ok(()),
+        }
+    }
+}
+
 /// `[mail]`: which domains are local, and how logins resolve.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]

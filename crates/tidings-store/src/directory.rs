@@ -50,7 +50,13 @@ pub struct Directory {
     /// A hash verified against when the login names no account, so that a wrong user name costs
     /// as long as a wrong password (no user enumeration by timing).
     decoy_hash: String,
+    /// Bounds concurrent argon2 work (19 MiB and tens of milliseconds of CPU each) to the CPU
+    /// count, so that parallel logins cannot exhaust memory or starve the store's reads.
+    hashing: tokio::sync::Semaphore,
 }
+
+/// How long a login waits for a free argon2 slot before it is answered with a temporary failure.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Directory {
     /// A directory over `store` with the local domains and aliases of `config`.
@@ -71,7 +77,9 @@ impl Directory {
             None => None,
         };
         let decoy_hash = password::hash("tidings decoy password").map_err(|e| e.to_string())?;
-        Ok(Directory { store, domains, aliases, postmaster, decoy_hash })
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hashing = tokio::sync::Semaphore::new(cpus);
+        Ok(Directory { store, domains, aliases, postmaster, decoy_hash, hashing })
     }
 
     /// The store behind this directory.
@@ -161,6 +169,10 @@ impl Directory {
         let account = self.find_login(user).await.map_err(LoginError::Unavailable)?;
         let hash = account.as_ref().map_or_else(|| self.decoy_hash.clone(), |a| a.password_hash.clone());
         let password = password.to_owned();
+        let _slot = tokio::time::timeout(HASHING_WAIT, self.hashing.acquire())
+            .await
+            .map_err(|_| LoginError::Unavailable(StoreError::Overloaded))?
+            .map_err(|_| LoginError::Unavailable(StoreError::Closed))?;
         let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
             .await
             .map_err(|e| LoginError::Unavailable(StoreError::Database(e.to_string())))?;
@@ -176,7 +188,7 @@ impl Directory {
     /// [`AccountError::Store`] with [`StoreError::AccountExists`] when the address is taken, or a
     /// password or store failure.
     pub async fn create_account(&self, address: &Address, password: &str) -> Result<(), AccountError> {
-        let password_hash = hash_blocking(password).await?;
+        let password_hash = self.hash(password).await?;
         let now_ms = tidings_core::date::now_millis();
         let op = Op::CreateAccount {
             address: address.clone(),
@@ -193,7 +205,7 @@ impl Directory {
     /// # Errors
     /// [`StoreError::NoSuchAccount`], or a password or store failure.
     pub async fn set_password(&self, address: &Address, password: &str) -> Result<(), AccountError> {
-        let password_hash = hash_blocking(password).await?;
+        let password_hash = self.hash(password).await?;
         self.store.apply(address, Op::SetPassword { address: address.clone(), password_hash }).await?;
         Ok(())
     }
@@ -206,12 +218,14 @@ impl Directory {
         self.store.apply(address, Op::DeleteAccount { address: address.clone() }).await?;
         Ok(())
     }
-}
 
-async fn hash_blocking(password: &str) -> Result<String, AccountError> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| AccountError::Store(StoreError::Database(e.to_string())))?
-        .map_err(AccountError::Password)
+    /// Hashes a new password on a blocking thread, within the argon2 bound.
+    async fn hash(&self, password: &str) -> Result<String, AccountError> {
+        let _slot = self.hashing.acquire().await.map_err(|_| AccountError::Store(StoreError::Closed))?;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || password::hash(&password))
+            .await
+            .map_err(|e| AccountError::Store(StoreError::Database(e.to_string())))?
+            .map_err(AccountError::Password)
+    }
 }

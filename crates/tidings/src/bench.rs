@@ -101,17 +101,25 @@ async fn smtp(
     Ok(())
 }
 
-/// A message of exactly `size` octets: a few header fields, then 76-octet lines.
+/// A message of exactly `size` octets (51, the header alone, or more than 52), every line ending in CRLF: a few
+/// header fields, then lines of up to 78 octets.
 fn message_body(size: usize) -> Vec<u8> {
+    const LINE: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd";
     let mut m = b"From: bench@example.org\r\nSubject: tidings bench\r\n\r\n".to_vec();
     while m.len() < size {
-        let line = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ab\r\n";
-        let take = line.len().min(size - m.len());
-        m.extend_from_slice(&line.as_bytes()[..take]);
-    }
-    if !m.ends_with(b"\r\n") {
-        let n = m.len();
-        m[n - 2..].copy_from_slice(b"\r\n");
+        // Each line takes what is left, up to 78 octets, but never leaves a single octet over
+        // (a line needs at least its CRLF).
+        let left = size - m.len();
+        let take = if left <= LINE.len() + 2 {
+            left
+        } else if left == LINE.len() + 3 {
+            40
+        } else {
+            LINE.len() + 2
+        };
+        let take = take.max(2);
+        m.extend_from_slice(&LINE[..take - 2]);
+        m.extend_from_slice(b"\r\n");
     }
     m
 }
@@ -193,4 +201,19 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .context("no VmRSS in /proc status")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bench_messages_have_the_exact_size_and_only_crlf_line_ends() {
+        for size in [0, 60, 128, 204, 1000, 10_240, 10_241, 65_536] {
+            let m = super::message_body(size);
+            assert_eq!(m.len(), size.max(51), "size {size}");
+            let unix = m.windows(2).filter(|w| w[1] == b'\n' && w[0] != b'\r').count();
+            let mac = m.windows(2).filter(|w| w[0] == b'\r' && w[1] != b'\n').count();
+            assert_eq!((unix, mac), (0, 0), "size {size}");
+            assert!(m.ends_with(b"\r\n"));
+        }
+    }
 }

@@ -182,6 +182,10 @@ impl Config {
         if !tidings_core::is_valid_domain(&self.server.hostname) {
             bail!("[server] hostname {:?} is not a valid host name", self.server.hostname);
         }
+        self.store.validate().map_err(anyhow::Error::msg)?;
+        if self.server.write_timeout_secs == 0 || self.server.handshake_timeout_secs == 0 {
+            bail!("[server] write_timeout_secs and handshake_timeout_secs must be positive");
+        }
         self.smtp.validate().map_err(anyhow::Error::msg)?;
         self.pop3.validate().map_err(anyhow::Error::msg)?;
         let mut seen = std::collections::BTreeSet::new();

@@ -48,6 +48,8 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
     let directory = Arc::new(Directory::new(Arc::clone(&store), &config.mail).map_err(anyhow::Error::msg)?);
     if demo {
         create_demo_accounts(&directory).await?;
+    } else {
+        check_demo_passwords(&directory, &config).await?;
     }
     let tls_config = tidings_net::tls::server_config(&config.tls, data, &config.server.hostname)?;
     let acceptor = TlsAcceptor::from(tls_config);
@@ -179,6 +181,31 @@ async fn create_demo_accounts(directory: &Directory) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("cannot create demo account {address}")),
         }
     }
+    Ok(())
+}
+
+/// A directory once served with `--demo` keeps its demo accounts and their well-known password.
+/// Served without `--demo` on anything but loopback, that would be an open door: refuse to start
+/// until the password is changed or the accounts are removed. On loopback only, warn.
+async fn check_demo_passwords(directory: &Directory, config: &Config) -> anyhow::Result<()> {
+    let mut exposed = Vec::new();
+    for user in DEMO_USERS {
+        let address = Address::from_parts(user, DEMO_DOMAIN);
+        if directory.authenticate(&address.to_string(), DEMO_PASSWORD).await.is_ok() {
+            exposed.push(address.to_string());
+        }
+    }
+    if exposed.is_empty() {
+        return Ok(());
+    }
+    let accounts = exposed.join(", ");
+    if config.listeners.iter().any(|l| !l.address.ip().is_loopback()) {
+        bail!(
+            "{accounts} still have the public demo password and this node listens beyond loopback; \
+             change it (tidings account passwd ADDRESS) or remove them (tidings account remove ADDRESS)"
+        );
+    }
+    warn!(accounts, "demo accounts still have the public demo password");
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use super::effect::{Request, Response, Step};
 use super::line::{Line, LineReader};
 use super::maildrop::Maildrop;
 use super::wire::Wire;
-use tidings_core::SessionCore;
+use tidings_core::{OUTPUT_BYTES_HIGH_WATER, SessionCore};
 
 /// The protocol state of a session (RFC 1939 §3). UPDATE is not a state here: it is the
 /// [`Request::Update`] that `QUIT` issues, after which the session closes.
@@ -249,6 +249,9 @@ impl SessionCore for Session {
             }
             if self.blocked.is_some() {
                 return Step::NeedInput;
+            }
+            if self.wire.pending_output_bytes() >= OUTPUT_BYTES_HIGH_WATER && !self.reader.is_empty() {
+                return Step::Flush;
             }
             match self.reader.next_line() {
                 None => return Step::NeedInput,

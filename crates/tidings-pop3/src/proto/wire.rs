@@ -112,6 +112,10 @@ impl Wire {
         }
     }
 
+    pub(crate) fn pending_output_bytes(&self) -> usize {
+        self.output.len()
+    }
+
     pub(crate) fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.output)
     }

@@ -60,6 +60,7 @@ impl SqliteStore {
     /// [`StoreError::Layout`] for an unreadable or foreign layout, [`StoreError::Database`] when a
     /// database cannot be opened or migrated.
     pub fn open(data_dir: &Path, config: &StoreConfig) -> Result<SqliteStore, StoreError> {
+        config.validate().map_err(StoreError::Layout)?;
         let count = Self::layout(data_dir, config)?;
         let shard_dir = data_dir.join("shards");
         std::fs::create_dir_all(&shard_dir).map_err(|e| layout_error(&shard_dir, e))?;
@@ -134,11 +135,28 @@ impl SqliteStore {
                 }
                 let layout = Layout { format: LAYOUT_FORMAT, shards: config.shards };
                 let text = toml::to_string(&layout).map_err(|e| StoreError::Layout(e.to_string()))?;
-                // Written to a temporary name and renamed, so a crash never leaves half a layout.
-                let tmp = data_dir.join("layout.toml.tmp");
-                std::fs::write(&tmp, text).map_err(|e| layout_error(&tmp, e))?;
-                std::fs::rename(&tmp, &path).map_err(|e| layout_error(&path, e))?;
-                Ok(config.shards)
+                // Written in full and synced under a private name, then linked into place: the
+                // link fails if another process created the layout first, whose layout then wins,
+                // and a crash never leaves a partial layout behind.
+                let tmp = data_dir.join(format!("layout.toml.{}.tmp", std::process::id()));
+                let written = (|| {
+                    let mut file = std::fs::File::create(&tmp)?;
+                    std::io::Write::write_all(&mut file, text.as_bytes())?;
+                    file.sync_all()
+                })();
+                written.map_err(|e| layout_error(&tmp, e))?;
+                let linked = std::fs::hard_link(&tmp, &path);
+                let _ = std::fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => {
+                        std::fs::File::open(data_dir)
+                            .and_then(|d| d.sync_all())
+                            .map_err(|e| layout_error(data_dir, e))?;
+                        Ok(config.shards)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::layout(data_dir, config),
+                    Err(e) => Err(layout_error(&path, e)),
+                }
             }
             Err(e) => Err(layout_error(&path, e)),
         }
@@ -150,7 +168,8 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let pool = Arc::clone(&self.shards[shard.0 as usize].readers);
+        let shard = self.shards.get(shard.0 as usize).ok_or_else(|| StoreError::Layout(format!("no shard {shard}")))?;
+        let pool = Arc::clone(&shard.readers);
         tokio::task::spawn_blocking(move || pool.with(read))
             .await
             .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?

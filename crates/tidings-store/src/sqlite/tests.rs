@@ -167,6 +167,36 @@ async fn refused_op_in_a_batch_does_not_undo_the_others() {
     assert_eq!(logged, 2, "only applied ops are logged");
 }
 
+#[tokio::test]
+async fn a_database_error_in_one_op_fails_that_op_alone() {
+    let dir = temp_dir("oneop");
+    let store = SqliteStore::open(&dir, &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let (a, b) = (addr("a@example.org"), addr("b@example.org"));
+    store.apply(&a, create("a@example.org")).await.unwrap();
+    store.apply(&b, create("b@example.org")).await.unwrap();
+    // a's INBOX has used up its 32-bit UIDs: reading its next UID fails inside the writer.
+    let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
+    conn.execute(
+        "UPDATE mailboxes SET uidnext = 4294967296 WHERE name = 'INBOX'
+         AND account_id = (SELECT id FROM accounts WHERE address = 'a@example.org')",
+        [],
+    )
+    .unwrap();
+    let to_a = store.submit(ShardId(0), deliver(&["a@example.org"], b"x\r\n")).await.unwrap();
+    let to_b = store.submit(ShardId(0), deliver(&["b@example.org"], b"y\r\n")).await.unwrap();
+    assert!(matches!(to_a.await, Err(StoreError::Database(_))));
+    assert_eq!(to_b.await, Ok(Outcome::Delivered(vec![(b.clone(), 1)])));
+    assert_eq!(store.message(&a, INBOX, 4294967295).await.unwrap(), None);
+    let kept: i64 = conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, 1, "only b's copy was stored");
+}
+
+#[tokio::test]
+async fn invalid_store_settings_are_refused_at_open() {
+    let config = StoreConfig { log_retain_ops: 0, ..StoreConfig::default() };
+    assert!(matches!(SqliteStore::open(&temp_dir("invalid"), &config), Err(StoreError::Layout(_))));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deliveries_are_all_stored_once_with_unique_uids() {
     let dir = temp_dir("concurrent");

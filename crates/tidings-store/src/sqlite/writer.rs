@@ -8,7 +8,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use tidings_core::{Address, Op, Outcome, STANDARD_MAILBOXES, ShardId};
 
@@ -98,7 +98,17 @@ impl Writer {
                     drop(sp); // rolls the savepoint back
                     results.push(Err(e));
                 }
-                Err(ApplyError::Sql(e)) => return Err(e),
+                Err(ApplyError::Sql(e)) => {
+                    // A database error in one op (a value out of range, say) fails that op
+                    // alone; if the transaction itself is gone (I/O error, disk full), the
+                    // whole batch fails.
+                    let mut sp = sp;
+                    if sp.rollback().is_err() || sp.is_autocommit() {
+                        return Err(e);
+                    }
+                    warn!(shard = %self.shard, op = request.op.kind(), error = %e, "op failed; the rest of its batch goes on");
+                    results.push(Err(StoreError::Database(e.to_string())));
+                }
             }
         }
         prune_log(&tx, seq, &self.limits, &mut log_bytes)?;
@@ -150,7 +160,8 @@ fn prune_log(conn: &Connection, last_seq: i64, limits: &WriterLimits, log_bytes:
         }
         Ok(())
     };
-    let keep_from = last_seq - limits.log_retain_ops.min(i64::MAX as u64) as i64;
+    // At least the newest entry stays: sequence numbers continue from it.
+    let keep_from = last_seq - limits.log_retain_ops.clamp(1, i64::MAX as u64) as i64;
     if keep_from > 0 {
         let rows = conn
             .prepare_cached("DELETE FROM oplog WHERE seq <= ?1 RETURNING blob_id, size")?

@@ -202,3 +202,33 @@ fn temporary_failure_of_update_is_a_failed_update() {
     let (step, output) = resolve(&mut session, Response::TempFail);
     assert_eq!((step, output.as_str()), (Step::Close, "-ERR [SYS/TEMP] Deletions could not be applied; none were\r\n"));
 }
+
+#[test]
+fn pipelined_retrievals_wait_for_each_reply_to_be_flushed() {
+    let mut session = logged_in();
+    let big = Bytes::from(vec![b'x'; 400_000]);
+    session.feed(b"RETR 1\r\nRETR 1\r\nRETR 1\r\n");
+    for round in 0..3 {
+        assert_eq!(session.poll(), Step::Request(Request::Retrieve { uid: 101, lines: None }), "round {round}");
+        session.resolve(Response::Message(big.clone()));
+        let step = session.poll();
+        let output = session.take_output();
+        assert!(output.len() > 400_000 && output.len() < 400_100, "one message per flush");
+        let expected = if round < 2 { Step::Flush } else { Step::NeedInput };
+        assert_eq!(step, expected, "round {round}");
+    }
+}
+
+#[test]
+fn a_flush_with_only_a_partial_line_left_turns_into_a_read() {
+    let mut session = logged_in();
+    session.feed(b"RETR 1\r\nST");
+    assert_eq!(session.poll(), Step::Request(Request::Retrieve { uid: 101, lines: None }));
+    session.resolve(Response::Message(Bytes::from(vec![b'y'; 300_000])));
+    assert_eq!(session.poll(), Step::Flush);
+    session.take_output();
+    assert_eq!(session.poll(), Step::NeedInput);
+    session.feed(b"AT\r\n");
+    assert_eq!(session.poll(), Step::NeedInput);
+    assert!(text(session.take_output()).starts_with("+OK 3 120"));
+}

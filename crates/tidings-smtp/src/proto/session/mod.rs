@@ -13,7 +13,7 @@ use std::mem;
 use std::ops::Range;
 
 use memchr::memchr;
-use tidings_core::{Address, Path, SessionCore};
+use tidings_core::{Address, OUTPUT_BYTES_HIGH_WATER, Path, SessionCore};
 
 use super::data::DataDecoder;
 use super::reply::format_lines;
@@ -410,6 +410,11 @@ impl SessionCore for Session {
                     if !self.consume_chunk() {
                         return self.need_input();
                     }
+                }
+                Phase::Command | Phase::AuthContinuation(_)
+                    if self.output.len() >= OUTPUT_BYTES_HIGH_WATER && self.input_pos < self.input.len() =>
+                {
+                    return Step::Flush;
                 }
                 Phase::Command | Phase::AuthContinuation(_) => match self.next_line() {
                     Line::Incomplete => return self.need_input(),

@@ -246,3 +246,17 @@ fn failed_recipients_count_as_errors_too() {
     );
     assert_eq!(client.requests.len(), 2);
 }
+
+#[test]
+fn replies_to_pipelined_commands_are_flushed_in_bounded_pieces() {
+    let mut client = Client::mx();
+    let said = client.send(&b"EHLO again.example\r\n".repeat(5000));
+    assert_eq!(said.matches("250-mx.example Hello again.example\r\n").count(), 5000);
+    assert!(client.flushes > 0, "the session asked for flushes");
+    assert!(
+        client.largest_flush < tidings_core::OUTPUT_BYTES_HIGH_WATER + 1024,
+        "at most one reply past the high-water mark ({} octets)",
+        client.largest_flush
+    );
+    assert_eq!(client.stop, Stop::NeedInput);
+}

@@ -45,6 +45,9 @@ pub(super) struct Client {
     pub requests: Vec<String>,
     pub delivery: DeliveryVerdict,
     pub stop: Stop,
+    /// How many times the session asked for a flush, and the most output it held at one.
+    pub flushes: usize,
+    pub largest_flush: usize,
 }
 
 impl Client {
@@ -56,6 +59,8 @@ impl Client {
             requests: Vec::new(),
             delivery: DeliveryVerdict::Accepted { id: "Q1".into() },
             stop: Stop::NeedInput,
+            flushes: 0,
+            largest_flush: 0,
         };
         assert_eq!(client.run(), "220 mx.example ESMTP tidings ready\r\n");
         client
@@ -81,8 +86,15 @@ impl Client {
 
     /// Polls until the session needs input, STARTTLS or close, answering requests on the way.
     pub fn run(&mut self) -> String {
+        let mut said = Vec::new();
         loop {
             match self.session.poll() {
+                Step::Flush => {
+                    let out = self.session.take_output();
+                    self.flushes += 1;
+                    self.largest_flush = self.largest_flush.max(out.len());
+                    said.extend(out);
+                }
                 Step::NeedInput => {
                     self.stop = Stop::NeedInput;
                     break;
@@ -101,7 +113,8 @@ impl Client {
                 }
             }
         }
-        String::from_utf8_lossy(&self.session.take_output()).into_owned()
+        said.extend(self.session.take_output());
+        String::from_utf8_lossy(&said).into_owned()
     }
 
     fn answer(&mut self, request: Request) -> Response {
