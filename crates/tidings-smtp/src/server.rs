@@ -246,10 +246,14 @@ impl SmtpHandler {
             None => "Return-Path: <>\r\n".to_owned(),
         };
         let received = transaction.trace.received_field(&id, &date::rfc5322(now));
-        let mut message = Vec::with_capacity(return_path.len() + received.len() + transaction.data.len());
-        message.extend_from_slice(return_path.as_bytes());
-        message.extend_from_slice(received.as_bytes());
-        message.extend_from_slice(&transaction.data);
+        let trace = [return_path.as_bytes(), received.as_bytes()].concat();
+        // The trace fields go in front of the data in its own buffer (usually within its spare
+        // capacity), rather than into a second buffer as large as the message.
+        let mut message = transaction.data;
+        let data_len = message.len();
+        message.resize(data_len + trace.len(), 0);
+        message.copy_within(..data_len, trace.len());
+        message[..trace.len()].copy_from_slice(&trace);
         let size = message.len();
         let store = self.service.settings.directory.store();
         match store.deliver(&transaction.recipients, INBOX, now, Bytes::from(message)).await {
