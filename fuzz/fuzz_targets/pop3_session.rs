@@ -10,22 +10,9 @@
 use libfuzzer_sys::fuzz_target;
 use tidings_pop3::proto::{Limits, MessageInfo, Request, Response, Session, SessionConfig, SessionCore, Step};
 
-/// Draws bytes from the input to decide the driver's answers; repeats when it runs out.
-struct Tape<'a> {
-    data: &'a [u8],
-    position: usize,
-}
-
-impl Tape<'_> {
-    fn byte(&mut self) -> u8 {
-        if self.data.is_empty() {
-            return 0;
-        }
-        let byte = self.data[self.position % self.data.len()];
-        self.position = self.position.wrapping_add(1);
-        byte
-    }
-}
+#[path = "tape.rs"]
+mod tape;
+use tape::Tape;
 
 struct Driver<'a> {
     tape: Tape<'a>,

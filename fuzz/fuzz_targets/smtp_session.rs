@@ -15,22 +15,9 @@ use tidings_smtp::proto::{
 /// Bounds the polls of one drive, so a bug that loops is reported rather than hanging.
 const POLLS_MAX: usize = 1_000_000;
 
-/// Draws bytes from the input to decide the driver's answers; repeats when it runs out.
-struct Tape<'a> {
-    data: &'a [u8],
-    position: usize,
-}
-
-impl Tape<'_> {
-    fn byte(&mut self) -> u8 {
-        if self.data.is_empty() {
-            return 0;
-        }
-        let byte = self.data[self.position % self.data.len()];
-        self.position = self.position.wrapping_add(1);
-        byte
-    }
-}
+#[path = "tape.rs"]
+mod tape;
+use tape::Tape;
 
 fn config(flags: u8) -> SessionConfig {
     let mode = if flags & 1 != 0 { Mode::Submission } else { Mode::Mx };
