@@ -1,0 +1,1 @@
+//! Mail client library behind `tidings mail` (being written).

@@ -1,0 +1,1 @@
+//! IMAP for tidings (being written).

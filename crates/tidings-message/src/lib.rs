@@ -1,0 +1,1 @@
+//! MIME structure of stored messages for IMAP (being written).
