@@ -23,7 +23,9 @@ mod shard;
 pub use address::{
     Address, AddressError, DOMAIN_BYTES_MAX, LOCAL_PART_BYTES_MAX, PATH_BYTES_MAX, Path, is_valid_domain, parse_path,
 };
-pub use flags::{FlagChange, FlagError, Flags, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, SystemFlag, validate_keyword};
+pub use flags::{
+    FlagChange, FlagError, Flags, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, SystemFlag, validate_keyword,
+};
 pub use op::{Op, Outcome};
 pub use session::{OUTPUT_BYTES_HIGH_WATER, SessionCore, Step};
 pub use shard::{SHARD_COUNT_MAX, ShardId, ShardMap};

@@ -39,6 +39,9 @@ pub trait SessionCore {
     type Request;
     /// The server's answers, one per request.
     type Response;
+    /// News from outside the connection that the session may have to pass on (another session
+    /// changed the selected mailbox, say). Protocols without any use `std::convert::Infallible`.
+    type Notice;
 
     /// Processes buffered input until the driver must act.
     fn poll(&mut self) -> Step<Self::Request>;
@@ -62,6 +65,9 @@ pub trait SessionCore {
     fn is_idle(&self) -> bool;
     /// The TLS handshake that [`Step::StartTls`] asked for succeeded.
     fn tls_established(&mut self);
+    /// News from outside the connection; the driver passes it on while it waits for input.
+    /// The session may ask for a request at the next poll (IMAP IDLE reporting new mail).
+    fn notice(&mut self, notice: Self::Notice);
     /// Receiving message content (SMTP DATA/BDAT) rather than commands; a driver may use a
     /// different read timeout then. Default: never.
     fn in_content(&self) -> bool {

@@ -19,6 +19,12 @@ pub trait Handler<C: SessionCore> {
     /// Performs `request` and returns the answer for the core.
     fn handle(&mut self, request: C::Request) -> impl Future<Output = C::Response> + Send;
 
+    /// Waits for the next notice for this session (news from elsewhere in the server). The
+    /// default never yields one.
+    fn next_notice(&mut self) -> impl Future<Output = C::Notice> + Send {
+        std::future::pending()
+    }
+
     /// The core closed the session; called before its last reply is sent, so that what the
     /// session held (a POP3 maildrop lock) is free by the time the client reads that reply.
     fn on_close(&mut self) {}
@@ -60,6 +66,7 @@ where
     let Accepted { mut stream, id, mut shutdown, .. } = conn;
     // Only a TLS stream needs a buffer of its own; plain TCP reads into the thread's scratch.
     let mut tls_buffer = Vec::new();
+    let mut read_deadline = None;
     loop {
         let next = core.poll();
         for line in core.take_transcript() {
@@ -75,24 +82,27 @@ where
                     continue;
                 }
                 let idle = core.is_idle();
+                // One deadline per wait for the client: notices do not extend it.
                 let read_timeout = if core.in_content() { options.content_timeout } else { options.idle_timeout };
-                let read = tokio::time::timeout(
-                    read_timeout,
+                let deadline = *read_deadline.get_or_insert_with(|| tokio::time::Instant::now() + read_timeout);
+                let read = tokio::time::timeout_at(
+                    deadline,
                     read_into(&mut stream, core, &mut tls_buffer, options.read_buffer_bytes),
                 );
-                let outcome = if idle {
-                    tokio::select! {
-                        r = read => Some(r),
-                        _ = shutdown.recv() => None,
-                    }
-                } else {
-                    Some(read.await)
+                let woke = tokio::select! {
+                    r = read => Woke::Read(r),
+                    _ = shutdown.recv(), if idle => Woke::Shutdown,
+                    notice = handler.next_notice() => Woke::Notice(notice),
                 };
-                match outcome {
-                    None => core.shutdown(),
-                    Some(Err(_elapsed)) => core.timeout(),
-                    Some(Ok(Read::Eof)) => core.eof(),
-                    Some(Ok(Read::Fed)) => {}
+                if !matches!(woke, Woke::Notice(_)) {
+                    read_deadline = None;
+                }
+                match woke {
+                    Woke::Shutdown => core.shutdown(),
+                    Woke::Notice(notice) => core.notice(notice),
+                    Woke::Read(Err(_elapsed)) => core.timeout(),
+                    Woke::Read(Ok(Read::Eof)) => core.eof(),
+                    Woke::Read(Ok(Read::Fed)) => {}
                 }
             }
             Step::Flush => {
@@ -132,6 +142,13 @@ where
             }
         }
     }
+}
+
+/// What ended a wait for input.
+enum Woke<N> {
+    Read(Result<Read, tokio::time::error::Elapsed>),
+    Shutdown,
+    Notice(N),
 }
 
 /// What one read did.

@@ -217,6 +217,11 @@ impl Session {
 impl SessionCore for Session {
     type Request = Request;
     type Response = Response;
+    type Notice = std::convert::Infallible;
+
+    fn notice(&mut self, notice: std::convert::Infallible) {
+        match notice {}
+    }
 
     /// Client input, in any chunks; a line may span calls. Ignored once the session is closing,
     /// and while a `STLS` handshake is pending (RFC 2595 §4: plaintext sent after `STLS` must

@@ -359,6 +359,11 @@ impl Session {
 impl SessionCore for Session {
     type Request = Request;
     type Response = Response;
+    type Notice = std::convert::Infallible;
+
+    fn notice(&mut self, notice: std::convert::Infallible) {
+        match notice {}
+    }
 
     /// Appends bytes read from the client. Ignored once the session is closed, and while a STARTTLS
     /// handshake is pending (RFC 3207 §4.2: nothing sent before TLS may be acted on after it).
