@@ -15,6 +15,7 @@
 mod address;
 pub mod date;
 mod flags;
+mod mailbox;
 mod op;
 pub mod password;
 mod session;
@@ -25,6 +26,10 @@ pub use address::{
 };
 pub use flags::{
     FlagChange, FlagError, Flags, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, SystemFlag, validate_keyword,
+};
+pub use mailbox::{
+    MAILBOX_DELIMITER, MAILBOX_LEVELS_MAX, MAILBOX_NAME_BYTES_MAX, MailboxInfo, MailboxNameError, MailboxSnapshot,
+    MailboxStatus, MailboxSync, MessageMeta, StoredMessage, canonical_mailbox_name, superior_names,
 };
 pub use op::{Op, Outcome};
 pub use session::{OUTPUT_BYTES_HIGH_WATER, SessionCore, Step};

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::Address;
+use crate::{Address, FlagChange, Flags};
 
 /// One state change on one shard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +50,91 @@ pub enum Op {
         /// The message octets exactly as they will be retrieved (trace fields included).
         message: Bytes,
     },
+    /// Creates a mailbox, and any missing superior names (RFC 9051 §6.3.4), each with this
+    /// UIDVALIDITY. Fails with `MailboxExists`, `InvalidMailboxName` or `NoSuchAccount`.
+    CreateMailbox {
+        /// The account.
+        address: Address,
+        /// Mailbox name: UTF-8, levels separated by `/`.
+        name: String,
+        /// UIDVALIDITY of the new mailbox(es).
+        uidvalidity: u32,
+    },
+    /// Deletes a mailbox and its messages. Fails for INBOX (`Forbidden`), a mailbox with
+    /// inferiors (`HasChildren`, RFC 9051 §7.1) and a missing one (`NoSuchMailbox`).
+    DeleteMailbox {
+        /// The account.
+        address: Address,
+        /// Mailbox name.
+        name: String,
+    },
+    /// Renames a mailbox and its inferiors, keeping UIDs and UIDVALIDITY, and their
+    /// subscriptions. Renaming INBOX moves its messages (same UIDs) to a new mailbox with
+    /// `uidvalidity` and leaves INBOX empty (RFC 9051 §6.3.6). Fails with `NoSuchMailbox`,
+    /// `MailboxExists` or `InvalidMailboxName`.
+    RenameMailbox {
+        /// The account.
+        address: Address,
+        /// Current name.
+        from: String,
+        /// New name.
+        to: String,
+        /// UIDVALIDITY of the mailbox an INBOX rename creates.
+        uidvalidity: u32,
+    },
+    /// Adds a name to, or removes it from, the account's subscriptions (RFC 9051 §6.3.7); the
+    /// mailbox need not exist.
+    SetSubscription {
+        /// The account.
+        address: Address,
+        /// Mailbox name.
+        name: String,
+        /// Subscribe or unsubscribe.
+        subscribed: bool,
+    },
+    /// Appends one message with flags to one of the account's mailboxes (IMAP APPEND).
+    /// Fails with `NoSuchMailbox`.
+    Append {
+        /// The account.
+        address: Address,
+        /// Mailbox name.
+        mailbox: String,
+        /// Initial flags.
+        flags: Flags,
+        /// Internal date, Unix seconds.
+        internal_date: i64,
+        /// The message octets.
+        message: Bytes,
+    },
+    /// Changes the flags of messages (IMAP STORE). UIDs not present are ignored; each message
+    /// whose flags change gets a new modification sequence (RFC 7162).
+    SetFlags {
+        /// The account.
+        address: Address,
+        /// Mailbox name.
+        mailbox: String,
+        /// UIDs to change.
+        uids: Vec<u32>,
+        /// Replace, add or remove.
+        change: FlagChange,
+        /// The flags of the change.
+        flags: Flags,
+    },
+    /// Copies messages to another mailbox of the account, in UID order, with their flags and
+    /// internal dates (IMAP COPY, RFC 4315 COPYUID); with `remove`, also expunges them from the
+    /// source, atomically (IMAP MOVE, RFC 6851). UIDs not present are ignored.
+    Copy {
+        /// The account.
+        address: Address,
+        /// Source mailbox.
+        from: String,
+        /// Destination mailbox.
+        to: String,
+        /// UIDs in the source.
+        uids: Vec<u32>,
+        /// Expunge from the source (MOVE).
+        remove: bool,
+    },
     /// Removes messages by UID from one mailbox, all at once (POP3 UPDATE, IMAP EXPUNGE). UIDs no
     /// longer present are ignored. Fails with `NoSuchAccount` or `NoSuchMailbox`.
     Expunge {
@@ -70,14 +155,65 @@ impl Op {
             Op::SetPassword { .. } => "set-password",
             Op::DeleteAccount { .. } => "delete-account",
             Op::Deliver { .. } => "deliver",
+            Op::CreateMailbox { .. } => "create-mailbox",
+            Op::DeleteMailbox { .. } => "delete-mailbox",
+            Op::RenameMailbox { .. } => "rename-mailbox",
+            Op::SetSubscription { .. } => "set-subscription",
+            Op::Append { .. } => "append",
+            Op::SetFlags { .. } => "set-flags",
+            Op::Copy { .. } => "copy",
             Op::Expunge { .. } => "expunge",
+        }
+    }
+
+    /// The op with its message octets left out, and their length, for an op that carries a
+    /// message ([`Op::Deliver`], [`Op::Append`]); `None` for the others. The op log keeps this
+    /// form and references the stored octets instead of copying them.
+    pub fn without_message(&self) -> Option<(Op, usize)> {
+        let mut bare = match self {
+            Op::Deliver { .. } | Op::Append { .. } => self.clone(),
+            _ => return None,
+        };
+        match &mut bare {
+            Op::Deliver { message, .. } | Op::Append { message, .. } => {
+                let len = message.len();
+                *message = Bytes::new();
+                Some((bare, len))
+            }
+            _ => None,
+        }
+    }
+
+    /// Puts message octets back into an op from [`Op::without_message`].
+    pub fn with_message(mut self, octets: Bytes) -> Op {
+        if let Op::Deliver { message, .. } | Op::Append { message, .. } = &mut self {
+            *message = octets;
+        }
+        self
+    }
+
+    /// The accounts whose data this op touches.
+    pub fn accounts(&self) -> &[Address] {
+        match self {
+            Op::Deliver { recipients, .. } => recipients,
+            Op::CreateAccount { address, .. }
+            | Op::SetPassword { address, .. }
+            | Op::DeleteAccount { address }
+            | Op::CreateMailbox { address, .. }
+            | Op::DeleteMailbox { address, .. }
+            | Op::RenameMailbox { address, .. }
+            | Op::SetSubscription { address, .. }
+            | Op::Append { address, .. }
+            | Op::SetFlags { address, .. }
+            | Op::Copy { address, .. }
+            | Op::Expunge { address, .. } => std::slice::from_ref(address),
         }
     }
 
     /// Octets this op adds to a write batch (used to bound batches).
     pub fn weight_bytes(&self) -> usize {
         match self {
-            Op::Deliver { message, .. } => message.len() + 256,
+            Op::Deliver { message, .. } | Op::Append { message, .. } => message.len() + 256,
             _ => 256,
         }
     }
@@ -91,6 +227,23 @@ pub enum Outcome {
     /// A [`Op::Deliver`]: the UID each recipient's copy got, in recipient order; recipients whose
     /// account had gone are left out.
     Delivered(Vec<(Address, u32)>),
-    /// A [`Op::Expunge`]: how many messages were removed.
-    Expunged(u32),
+    /// An [`Op::Append`]: where the message went.
+    Appended {
+        /// UIDVALIDITY of the mailbox.
+        uidvalidity: u32,
+        /// The new message's UID.
+        uid: u32,
+    },
+    /// An [`Op::SetFlags`]: every named message still present, with its flags and modification
+    /// sequence after the change, in UID order.
+    FlagsSet(Vec<(u32, Flags, u64)>),
+    /// An [`Op::Copy`]: UIDVALIDITY of the destination and (source UID, new UID) pairs.
+    Copied {
+        /// UIDVALIDITY of the destination.
+        uidvalidity: u32,
+        /// (source UID, destination UID), in source UID order.
+        pairs: Vec<(u32, u32)>,
+    },
+    /// An [`Op::Expunge`]: the UIDs removed, ascending.
+    Expunged(Vec<u32>),
 }

@@ -37,7 +37,9 @@ use tokio::sync::oneshot;
 pub use config::{DirectoryConfig, StoreConfig};
 pub use directory::{AccountError, Directory, LoginError, Resolution};
 pub use sqlite::SqliteStore;
-use tidings_core::{Account, Address, Op, Outcome, ShardId, ShardMap};
+use tidings_core::{
+    Account, Address, MailboxInfo, MailboxSnapshot, MailboxSync, Op, Outcome, ShardId, ShardMap, StoredMessage,
+};
 
 /// A mailbox's state as a session sees it when it opens the mailbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,6 +86,18 @@ pub enum StoreError {
     /// The op names a mailbox the account does not have.
     #[error("no mailbox {0:?}")]
     NoSuchMailbox(String),
+    /// A mailbox of that name exists already.
+    #[error("mailbox {0:?} already exists")]
+    MailboxExists(String),
+    /// The mailbox has inferior mailboxes, so it cannot be deleted (RFC 9051 §7.1 HASCHILDREN).
+    #[error("mailbox {0:?} has inferior mailboxes")]
+    HasChildren(String),
+    /// The op is not allowed on this mailbox (deleting INBOX).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The mailbox name is not valid ([`tidings_core::canonical_mailbox_name`]).
+    #[error("invalid mailbox name: {0}")]
+    InvalidMailboxName(String),
     /// The shard's queue is full: the caller should answer with a temporary failure.
     #[error("the store is overloaded; try again later")]
     Overloaded,
@@ -150,6 +164,35 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` entries of `shard`'s op log with `seq > after`, in order; entries older than
     /// the retention (`[store] log_retain_ops` / `log_retain_bytes`) are gone.
     async fn log_since(&self, shard: ShardId, after: u64, limit: usize) -> Result<Vec<LogEntry>, StoreError>;
+
+    /// Every mailbox of the account with its status, sorted by name (empty for no account).
+    async fn mailboxes(&self, address: &Address) -> Result<Vec<MailboxInfo>, StoreError>;
+
+    /// A mailbox's status and every message's metadata, or `None` if it does not exist.
+    async fn snapshot(&self, address: &Address, mailbox: &str) -> Result<Option<MailboxSnapshot>, StoreError>;
+
+    /// A mailbox's status, its UIDs, and the messages changed after `since_modseq`, or `None` if
+    /// it does not exist.
+    async fn sync(
+        &self,
+        address: &Address,
+        mailbox: &str,
+        since_modseq: u64,
+    ) -> Result<Option<MailboxSync>, StoreError>;
+
+    /// The named messages still present, in the given order, with their octets when `content`;
+    /// `None` if the mailbox does not exist.
+    async fn messages(
+        &self,
+        address: &Address,
+        mailbox: &str,
+        uids: Vec<u32>,
+        content: bool,
+    ) -> Result<Option<Vec<StoredMessage>>, StoreError>;
+
+    /// A receiver whose value changes after every committed op that touched the account's
+    /// mailboxes (deliveries, flag changes, expunges, mailbox changes).
+    fn watch(&self, address: &Address) -> tokio::sync::watch::Receiver<u64>;
 
     /// The octets of one message, or `None` if it is gone.
     async fn message(&self, address: &Address, mailbox: &str, uid: u32) -> Result<Option<Bytes>, StoreError>;

@@ -9,6 +9,7 @@
 //! <data>/shards/0001.db     …
 //! ```
 
+mod apply;
 mod schema;
 mod writer;
 
@@ -23,7 +24,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use tidings_core::{Account, Address, Op, SHARD_COUNT_MAX, ShardId, ShardMap};
+use tidings_core::{
+    Account, Address, Flags, MailboxInfo, MailboxSnapshot, MailboxStatus, MailboxSync, MessageMeta, Op,
+    SHARD_COUNT_MAX, ShardId, ShardMap, StoredMessage,
+};
 
 use crate::{LogEntry, MailboxListing, MessageSummary, Pending, Store, StoreConfig, StoreError};
 
@@ -41,6 +45,7 @@ struct Layout {
 pub struct SqliteStore {
     map: ShardMap,
     shards: Vec<Shard>,
+    watchers: Arc<Watchers>,
 }
 
 struct Shard {
@@ -65,6 +70,7 @@ impl SqliteStore {
         let shard_dir = data_dir.join("shards");
         std::fs::create_dir_all(&shard_dir).map_err(|e| layout_error(&shard_dir, e))?;
         let map = ShardMap::new(count);
+        let watchers = Arc::new(Watchers::default());
         let mut shards = Vec::with_capacity(count as usize);
         for id in map.shards() {
             let path = shard_dir.join(format!("{id}.db"));
@@ -79,7 +85,10 @@ impl SqliteStore {
             };
             let handle = std::thread::Builder::new()
                 .name(format!("shard-{id}-writer"))
-                .spawn(move || writer::Writer::new(id, conn, limits).run(rx))
+                .spawn({
+                    let watchers = Arc::clone(&watchers);
+                    move || writer::Writer::new(id, conn, limits, watchers).run(rx)
+                })
                 .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
             shards.push(Shard {
                 queue: Some(tx),
@@ -92,7 +101,7 @@ impl SqliteStore {
                 writer: Some(handle),
             });
         }
-        Ok(SqliteStore { map, shards })
+        Ok(SqliteStore { map, shards, watchers })
     }
 
     /// Reads `<data>/layout.toml`, or writes it for a new directory; returns the shard count.
@@ -297,14 +306,109 @@ impl Store for SqliteStore {
                 let mut op: Op = postcard::from_bytes(&encoded).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Blob, Box::new(e))
                 })?;
-                if let (Op::Deliver { message, .. }, Some(data)) = (&mut op, row.get::<_, Option<Vec<u8>>>(3)?) {
-                    *message = Bytes::from(data);
+                if let Some(data) = row.get::<_, Option<Vec<u8>>>(3)? {
+                    op = op.with_message(Bytes::from(data));
                 }
                 entries.push(LogEntry { seq: row.get::<_, i64>(0)? as u64, epoch: row.get::<_, i64>(1)? as u64, op });
             }
             Ok(entries)
         })
         .await
+    }
+
+    async fn mailboxes(&self, address: &Address) -> Result<Vec<MailboxInfo>, StoreError> {
+        let key = address.to_string();
+        self.read(self.map.shard_of(address), move |conn| {
+            let subscribed: std::collections::HashSet<String> = conn
+                .prepare_cached(
+                    "SELECT s.name FROM subscriptions s JOIN accounts a ON s.account_id = a.id WHERE a.address = ?1",
+                )?
+                .query_map(params![key], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            conn.prepare_cached(&format!(
+                "SELECT b.name, b.special_use, {STATUS_COLUMNS} FROM mailboxes b JOIN accounts a ON b.account_id = a.id
+                 WHERE a.address = ?1 ORDER BY b.name"
+            ))?
+            .query_map(params![key], |r| {
+                let name: String = r.get(0)?;
+                Ok(MailboxInfo {
+                    subscribed: subscribed.contains(&name),
+                    name,
+                    special_use: r.get(1)?,
+                    status: status_row(r, 2)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn snapshot(&self, address: &Address, mailbox: &str) -> Result<Option<MailboxSnapshot>, StoreError> {
+        let (key, name) = (address.to_string(), canonical(mailbox));
+        self.read(self.map.shard_of(address), move |conn| {
+            let Some((id, status)) = mailbox_status(conn, &key, &name)? else { return Ok(None) };
+            let messages = conn
+                .prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 ORDER BY uid"))?
+                .query_map(params![id], meta_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(MailboxSnapshot { status, messages }))
+        })
+        .await
+    }
+
+    async fn sync(
+        &self,
+        address: &Address,
+        mailbox: &str,
+        since_modseq: u64,
+    ) -> Result<Option<MailboxSync>, StoreError> {
+        let (key, name) = (address.to_string(), canonical(mailbox));
+        self.read(self.map.shard_of(address), move |conn| {
+            let Some((id, status)) = mailbox_status(conn, &key, &name)? else { return Ok(None) };
+            let uids = conn
+                .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?
+                .query_map(params![id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<u32>>>()?;
+            let changed = conn
+                .prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid"))?
+                .query_map(params![id, since_modseq as i64], meta_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(MailboxSync { status, uids, changed }))
+        })
+        .await
+    }
+
+    async fn messages(
+        &self,
+        address: &Address,
+        mailbox: &str,
+        uids: Vec<u32>,
+        content: bool,
+    ) -> Result<Option<Vec<StoredMessage>>, StoreError> {
+        let (key, name) = (address.to_string(), canonical(mailbox));
+        self.read(self.map.shard_of(address), move |conn| {
+            let Some(id) = mailbox_id(conn, &key, &name)? else { return Ok(None) };
+            let mut meta = conn.prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 AND uid = ?2"))?;
+            let mut data = conn.prepare_cached(
+                "SELECT o.data FROM messages m JOIN blobs o ON m.blob_id = o.id WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+            )?;
+            let mut found = Vec::with_capacity(uids.len());
+            for uid in uids {
+                let Some(meta) = meta.query_row(params![id, uid], meta_row).optional()? else { continue };
+                let content = if content {
+                    data.query_row(params![id, uid], |r| r.get::<_, Vec<u8>>(0)).optional()?.map(Bytes::from)
+                } else {
+                    None
+                };
+                found.push(StoredMessage { meta, content });
+            }
+            Ok(Some(found))
+        })
+        .await
+    }
+
+    fn watch(&self, address: &Address) -> tokio::sync::watch::Receiver<u64> {
+        self.watchers.watch(address)
     }
 
     async fn message(&self, address: &Address, mailbox: &str, uid: u32) -> Result<Option<Bytes>, StoreError> {
@@ -322,6 +426,58 @@ impl Store for SqliteStore {
     }
 }
 
+/// Status columns of a mailbox `b`, read by [`status_row`].
+const STATUS_COLUMNS: &str = "b.uidnext, b.uidvalidity, b.highest_modseq,
+    (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id),
+    (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id AND (m.flags & 1) = 0),
+    (SELECT COALESCE(SUM(size), 0) FROM messages m WHERE m.mailbox_id = b.id)";
+
+fn status_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<MailboxStatus> {
+    Ok(MailboxStatus {
+        uidnext: r.get(first)?,
+        uidvalidity: r.get(first + 1)?,
+        highest_modseq: r.get::<_, i64>(first + 2)? as u64,
+        messages: r.get(first + 3)?,
+        unseen: r.get(first + 4)?,
+        size: r.get::<_, i64>(first + 5)? as u64,
+    })
+}
+
+/// A mailbox's id and status.
+fn mailbox_status(conn: &Connection, address: &str, name: &str) -> rusqlite::Result<Option<(i64, MailboxStatus)>> {
+    conn.prepare_cached(&format!(
+        "SELECT b.id, {STATUS_COLUMNS} FROM mailboxes b JOIN accounts a ON b.account_id = a.id
+         WHERE a.address = ?1 AND b.name = ?2"
+    ))?
+    .query_row(params![address, name], |r| Ok((r.get(0)?, status_row(r, 1)?)))
+    .optional()
+}
+
+fn mailbox_id(conn: &Connection, address: &str, name: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT b.id FROM mailboxes b JOIN accounts a ON b.account_id = a.id WHERE a.address = ?1 AND b.name = ?2",
+    )?
+    .query_row(params![address, name], |r| r.get(0))
+    .optional()
+}
+
+const META_SELECT: &str = "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages";
+
+fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
+    Ok(MessageMeta {
+        uid: r.get(0)?,
+        flags: Flags::from_stored(r.get(1)?, &r.get::<_, String>(2)?),
+        modseq: r.get::<_, i64>(3)? as u64,
+        size: r.get::<_, i64>(4)? as u64,
+        internal_date: r.get(5)?,
+    })
+}
+
+/// The canonical form of a mailbox name for lookups; an invalid name matches nothing.
+fn canonical(name: &str) -> String {
+    tidings_core::canonical_mailbox_name(name).unwrap_or_default()
+}
+
 const ACCOUNT_SELECT: &str = "SELECT local_part, domain, password_hash, created_at FROM accounts";
 
 fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
@@ -330,6 +486,32 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
         password_hash: r.get(2)?,
         created_at: r.get(3)?,
     })
+}
+
+/// Who is watching which account for changes: one counter per watched account, bumped after
+/// every commit that touched it. Entries nobody watches any more are dropped as they are seen.
+#[derive(Default)]
+pub(crate) struct Watchers(Mutex<std::collections::HashMap<Address, tokio::sync::watch::Sender<u64>>>);
+
+impl Watchers {
+    fn watch(&self, address: &Address) -> tokio::sync::watch::Receiver<u64> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, tx| tx.receiver_count() > 0);
+        map.entry(address.clone()).or_insert_with(|| tokio::sync::watch::channel(0).0).subscribe()
+    }
+
+    /// Tells the watchers of these accounts that something changed.
+    pub(crate) fn notify<'a>(&self, addresses: impl IntoIterator<Item = &'a Address>) {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.is_empty() {
+            return;
+        }
+        for address in addresses {
+            if let Some(tx) = map.get(address) {
+                tx.send_modify(|version| *version += 1);
+            }
+        }
+    }
 }
 
 /// Read connections of one shard, opened on demand; up to `idle_max` are kept for reuse.

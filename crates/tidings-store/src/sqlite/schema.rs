@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Migrations in order; migration `i` brings `user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id            INTEGER PRIMARY KEY,
     address       TEXT NOT NULL UNIQUE,
@@ -56,7 +57,25 @@ CREATE TABLE oplog (
     blob_id INTEGER REFERENCES blobs(id),
     size    INTEGER NOT NULL
 );
-"#];
+"#,
+    r#"
+-- Modification sequences (RFC 7162): every mailbox counts its changes; every message records the
+-- count at its last change, so a session can ask for what changed since it last looked.
+ALTER TABLE mailboxes ADD COLUMN highest_modseq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN modseq INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+
+-- Subscriptions are names, not mailboxes: one may be subscribed to a name that does not exist
+-- (RFC 9051 §6.3.7).
+CREATE TABLE subscriptions (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name       TEXT NOT NULL,
+    PRIMARY KEY (account_id, name)
+);
+INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+"#,
+];
 
 /// Opens the shard database at `path` with the settings every connection uses: WAL journal,
 /// `synchronous=FULL` (a commit is on disk when it returns), foreign keys, a busy timeout.

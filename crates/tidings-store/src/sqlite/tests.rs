@@ -84,7 +84,7 @@ async fn one_delivery_to_two_recipients_shares_one_blob_until_both_copies_and_it
     store.apply(&a, deliver(&["a@example.org", "b@example.org", "gone@example.org"], b"hi\r\n")).await.unwrap();
     assert_eq!(blobs(&store), (1, 3), "two copies and the log entry");
     let expunge = |who: &Address| Op::Expunge { address: who.clone(), mailbox: INBOX.into(), uids: vec![1, 99] };
-    assert_eq!(store.apply(&a, expunge(&a)).await, Ok(Outcome::Expunged(1)));
+    assert_eq!(store.apply(&a, expunge(&a)).await, Ok(Outcome::Expunged(vec![1])));
     assert_eq!(blobs(&store), (1, 2));
     assert_eq!(store.message(&b, INBOX, 1).await.unwrap().unwrap(), &b"hi\r\n"[..]);
     store.apply(&b, expunge(&b)).await.unwrap();
@@ -318,4 +318,156 @@ async fn login_by_full_address_or_unambiguous_local_part() {
     assert_eq!(dir.authenticate("cis505", "wrong").await, Err(LoginError::Invalid));
     assert_eq!(dir.authenticate("nobody", "secret").await, Err(LoginError::Invalid));
     assert_eq!(dir.authenticate("bad@@x", "secret").await, Err(LoginError::Invalid));
+}
+
+fn mailbox_names(infos: &[tidings_core::MailboxInfo]) -> Vec<&str> {
+    infos.iter().map(|m| m.name.as_str()).collect()
+}
+
+#[tokio::test]
+async fn mailboxes_are_created_with_superiors_renamed_with_inferiors_and_deleted_without_children() {
+    let store =
+        SqliteStore::open(&temp_dir("mailboxes"), &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let mk = |name: &str| Op::CreateMailbox { address: ta.clone(), name: name.into(), uidvalidity: 99 };
+    store.apply(&ta, mk("Lists/rust/announce/")).await.unwrap();
+    assert_eq!(store.apply(&ta, mk("lists/rust")).await, Ok(Outcome::Done), "names are case-sensitive");
+    assert_eq!(store.apply(&ta, mk("Lists/rust")).await, Err(StoreError::MailboxExists("Lists/rust".into())));
+    assert!(matches!(store.apply(&ta, mk("a//b")).await, Err(StoreError::InvalidMailboxName(_))));
+    let names = store.mailboxes(&ta).await.unwrap();
+    assert!(mailbox_names(&names).contains(&"Lists/rust/announce"));
+    assert!(mailbox_names(&names).contains(&"Lists"));
+
+    let rename = |from: &str, to: &str| Op::RenameMailbox {
+        address: ta.clone(),
+        from: from.into(),
+        to: to.into(),
+        uidvalidity: 5,
+    };
+    store.apply(&ta, rename("Lists", "Archive/Lists")).await.unwrap();
+    let names = store.mailboxes(&ta).await.unwrap();
+    assert!(mailbox_names(&names).contains(&"Archive/Lists/rust/announce"));
+    assert!(!mailbox_names(&names).iter().any(|n| n.starts_with("Lists")));
+    assert!(matches!(store.apply(&ta, rename("Archive", "Archive/x")).await, Err(StoreError::InvalidMailboxName(_))));
+
+    let delete = |name: &str| Op::DeleteMailbox { address: ta.clone(), name: name.into() };
+    assert_eq!(store.apply(&ta, delete("Archive/Lists")).await, Err(StoreError::HasChildren("Archive/Lists".into())));
+    assert!(matches!(store.apply(&ta, delete("inbox")).await, Err(StoreError::Forbidden(_))));
+    assert_eq!(store.apply(&ta, delete("Nope")).await, Err(StoreError::NoSuchMailbox("Nope".into())));
+    store.apply(&ta, delete("Archive/Lists/rust/announce")).await.unwrap();
+}
+
+#[tokio::test]
+async fn renaming_inbox_moves_its_messages_and_leaves_it_empty_with_its_uids_unused() {
+    let store =
+        SqliteStore::open(&temp_dir("inboxrename"), &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    store.apply(&ta, deliver(&["ta@example.org"], b"one\r\n")).await.unwrap();
+    store.apply(&ta, deliver(&["ta@example.org"], b"two\r\n")).await.unwrap();
+    store
+        .apply(&ta, Op::RenameMailbox { address: ta.clone(), from: "INBOX".into(), to: "Old".into(), uidvalidity: 77 })
+        .await
+        .unwrap();
+    let old = store.snapshot(&ta, "Old").await.unwrap().unwrap();
+    assert_eq!((old.status.uidvalidity, old.messages.len()), (77, 2));
+    let inbox = store.snapshot(&ta, "INBOX").await.unwrap().unwrap();
+    assert_eq!((inbox.messages.len(), inbox.status.uidnext), (0, 3));
+    assert_eq!(store.message(&ta, "Old", 2).await.unwrap().unwrap(), &b"two\r\n"[..]);
+}
+
+#[tokio::test]
+async fn append_store_copy_move_and_expunge_keep_uids_flags_and_modseqs_straight() {
+    use tidings_core::{FlagChange, Flags, SystemFlag};
+    let store = SqliteStore::open(&temp_dir("imapops"), &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let mut seen = Flags::new();
+    seen.set(SystemFlag::Seen, true);
+    seen.add_keyword("$Important").unwrap();
+    let append = |body: &'static [u8], flags: Flags| Op::Append {
+        address: ta.clone(),
+        mailbox: "Drafts".into(),
+        flags,
+        internal_date: 1_000,
+        message: Bytes::from_static(body),
+    };
+    assert!(matches!(store.apply(&ta, append(b"a\r\n", seen.clone())).await, Ok(Outcome::Appended { uid: 1, .. })));
+    store.apply(&ta, append(b"b\r\n", Flags::new())).await.unwrap();
+    let before = store.snapshot(&ta, "Drafts").await.unwrap().unwrap();
+    assert_eq!(before.messages[0].flags, seen);
+    assert_eq!((before.status.unseen, before.status.size, before.status.highest_modseq), (1, 6, 2));
+
+    let mut flagged = Flags::new();
+    flagged.set(SystemFlag::Flagged, true);
+    let set = Op::SetFlags {
+        address: ta.clone(),
+        mailbox: "Drafts".into(),
+        uids: vec![2, 1, 9],
+        change: FlagChange::Add,
+        flags: flagged,
+    };
+    let Ok(Outcome::FlagsSet(changed)) = store.apply(&ta, set).await else { panic!() };
+    assert_eq!(changed.iter().map(|(uid, _, modseq)| (*uid, *modseq)).collect::<Vec<_>>(), vec![(1, 3), (2, 3)]);
+    let sync = store.sync(&ta, "Drafts", 2).await.unwrap().unwrap();
+    assert_eq!((sync.uids, sync.changed.len(), sync.status.highest_modseq), (vec![1, 2], 2, 3));
+
+    let copy = |remove| Op::Copy {
+        address: ta.clone(),
+        from: "Drafts".into(),
+        to: "Archive".into(),
+        uids: vec![2, 1],
+        remove,
+    };
+    let Ok(Outcome::Copied { pairs, .. }) = store.apply(&ta, copy(false)).await else { panic!() };
+    assert_eq!(pairs, vec![(1, 1), (2, 2)]);
+    let Ok(Outcome::Copied { pairs, .. }) = store.apply(&ta, copy(true)).await else { panic!() };
+    assert_eq!(pairs, vec![(1, 3), (2, 4)]);
+    assert!(store.snapshot(&ta, "Drafts").await.unwrap().unwrap().messages.is_empty());
+    let archive = store.snapshot(&ta, "Archive").await.unwrap().unwrap();
+    assert_eq!(archive.messages.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert!(archive.messages[2].flags.has(SystemFlag::Seen) && archive.messages[2].flags.has_keyword("$important"));
+    let fetched = store.messages(&ta, "Archive", vec![4, 3, 8], true).await.unwrap().unwrap();
+    let contents: Vec<_> = fetched.iter().map(|m| (m.meta.uid, m.content.clone().unwrap())).collect();
+    assert_eq!(contents, vec![(4, Bytes::from_static(b"b\r\n")), (3, Bytes::from_static(b"a\r\n"))]);
+
+    let expunge = Op::Expunge { address: ta.clone(), mailbox: "Archive".into(), uids: vec![3, 1, 3] };
+    assert_eq!(store.apply(&ta, expunge).await, Ok(Outcome::Expunged(vec![1, 3])));
+    assert_eq!(blobs(&store).0, 2, "two octet blobs, still shared by the remaining copies and the log");
+}
+
+#[tokio::test]
+async fn subscriptions_are_names_and_follow_renames() {
+    let store = SqliteStore::open(&temp_dir("subs"), &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let sub = |name: &str, on| Op::SetSubscription { address: ta.clone(), name: name.into(), subscribed: on };
+    store.apply(&ta, sub("Work", true)).await.unwrap();
+    store.apply(&ta, Op::CreateMailbox { address: ta.clone(), name: "Work".into(), uidvalidity: 1 }).await.unwrap();
+    store.apply(&ta, sub("Junk", false)).await.unwrap();
+    store
+        .apply(&ta, Op::RenameMailbox { address: ta.clone(), from: "Work".into(), to: "Job".into(), uidvalidity: 1 })
+        .await
+        .unwrap();
+    let subscribed: Vec<_> =
+        store.mailboxes(&ta).await.unwrap().into_iter().filter(|m| m.subscribed).map(|m| m.name).collect();
+    assert_eq!(subscribed, vec!["Archive", "Drafts", "INBOX", "Job", "Sent", "Trash"]);
+}
+
+#[tokio::test]
+async fn watchers_of_an_account_hear_of_its_changes_only() {
+    let store = SqliteStore::open(&temp_dir("watch"), &StoreConfig::default()).unwrap();
+    let (ta, bob) = (addr("ta@example.org"), addr("bob@example.org"));
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    store.apply(&bob, create("bob@example.org")).await.unwrap();
+    let mut watch_ta = store.watch(&ta);
+    let mut watch_bob = store.watch(&bob);
+    store.apply(&ta, deliver(&["ta@example.org"], b"x\r\n")).await.unwrap();
+    assert!(watch_ta.has_changed().unwrap());
+    assert!(!watch_bob.has_changed().unwrap());
+    watch_ta.borrow_and_update();
+    store.apply(&ta, Op::Expunge { address: ta.clone(), mailbox: INBOX.into(), uids: vec![1] }).await.unwrap();
+    assert!(watch_ta.has_changed().unwrap());
+    drop(watch_bob.borrow_and_update());
 }

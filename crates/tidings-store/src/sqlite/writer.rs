@@ -6,11 +6,16 @@
 //! Each op runs inside a savepoint, so one failing op (an address already taken) does not undo the
 //! others of its batch.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::sync::Arc;
+
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 
-use tidings_core::{Address, Op, Outcome, STANDARD_MAILBOXES, ShardId};
+use tidings_core::{Op, Outcome, ShardId};
+
+use super::Watchers;
+use super::apply::{Applied, ApplyError, apply, unref_blob};
 
 use crate::StoreError;
 
@@ -36,11 +41,13 @@ pub(crate) struct Writer {
     /// Octets the retained log stands for (its `size` column summed); `None` when unknown, after a
     /// failed commit or at start, and then read from the database.
     log_bytes: Option<u64>,
+    /// Told, after each commit, which accounts' mailboxes changed.
+    watchers: Arc<Watchers>,
 }
 
 impl Writer {
-    pub(crate) fn new(shard: ShardId, conn: Connection, limits: WriterLimits) -> Writer {
-        Writer { shard, conn, limits, log_bytes: None }
+    pub(crate) fn new(shard: ShardId, conn: Connection, limits: WriterLimits, watchers: Arc<Watchers>) -> Writer {
+        Writer { shard, conn, limits, log_bytes: None, watchers }
     }
 
     /// Runs until every sender of `queue` is dropped, then returns (closing the connection).
@@ -66,6 +73,9 @@ impl Writer {
                 }
             };
             debug!(shard = %self.shard, ops = batch.len(), bytes, "committed batch");
+            self.watchers.notify(
+                batch.iter().zip(&results).filter(|(_, r)| r.is_ok()).flat_map(|(request, _)| request.op.accounts()),
+            );
             for (request, result) in batch.drain(..).zip(results) {
                 // The submitter may have gone (client disconnected); the op is durable regardless.
                 let _ = request.reply.send(result);
@@ -118,20 +128,12 @@ impl Writer {
     }
 }
 
-/// Appends `op` as log entry `seq`; returns the octets it stands for. A delivery's message octets
-/// are not copied into the log: the entry references the blob the delivery stored, which keeps it
-/// alive (one more reference) for as long as the entry is retained.
+/// Appends `op` as log entry `seq`; returns the octets it stands for. A delivery's or append's
+/// message octets are not copied into the log: the entry references the blob the op stored, which
+/// keeps it alive (one more reference) for as long as the entry is retained.
 fn append_log(conn: &Connection, seq: i64, op: &Op, blob: Option<i64>) -> rusqlite::Result<u64> {
-    let (encoded, blob_bytes) = match op {
-        Op::Deliver { recipients, mailbox, internal_date, message } => {
-            let bare = Op::Deliver {
-                recipients: recipients.clone(),
-                mailbox: mailbox.clone(),
-                internal_date: *internal_date,
-                message: bytes::Bytes::new(),
-            };
-            (encode(&bare)?, if blob.is_some() { message.len() } else { 0 })
-        }
+    let (encoded, blob_bytes) = match (op.without_message(), blob) {
+        (Some((bare, message_len)), Some(_)) => (encode(&bare)?, message_len),
         _ => (encode(op)?, 0),
     };
     let size = (encoded.len() + blob_bytes) as u64;
@@ -191,151 +193,4 @@ fn prune_log(conn: &Connection, last_seq: i64, limits: &WriterLimits, log_bytes:
         release(rows, log_bytes)?;
     }
     Ok(())
-}
-
-/// Drops one reference to a blob, deleting it with the last.
-fn unref_blob(conn: &Connection, blob: i64) -> rusqlite::Result<()> {
-    let refs: i64 = conn
-        .prepare_cached("UPDATE blobs SET refs = refs - 1 WHERE id = ?1 RETURNING refs")?
-        .query_row(params![blob], |r| r.get(0))?;
-    if refs <= 0 {
-        conn.prepare_cached("DELETE FROM blobs WHERE id = ?1")?.execute(params![blob])?;
-    }
-    Ok(())
-}
-
-/// What applying an op did: its outcome, and the blob it stored (a delivery), for the log entry.
-struct Applied {
-    outcome: Outcome,
-    blob: Option<i64>,
-}
-
-impl From<Outcome> for Applied {
-    fn from(outcome: Outcome) -> Self {
-        Applied { outcome, blob: None }
-    }
-}
-
-/// An op either is refused (the state does not allow it; nothing changes) or hits a database error
-/// (which fails the whole batch).
-enum ApplyError {
-    Refused(StoreError),
-    Sql(rusqlite::Error),
-}
-
-impl From<rusqlite::Error> for ApplyError {
-    fn from(e: rusqlite::Error) -> Self {
-        ApplyError::Sql(e)
-    }
-}
-
-/// Applies one op to the state tables. Deterministic: the same op on the same state gives the same
-/// result on every replica.
-fn apply(tx: &Connection, op: &Op) -> Result<Applied, ApplyError> {
-    match op {
-        Op::CreateAccount { address, password_hash, created_at, uidvalidity } => {
-            if account_id(tx, address)?.is_some() {
-                return Err(ApplyError::Refused(StoreError::AccountExists(address.clone())));
-            }
-            tx.prepare_cached(
-                "INSERT INTO accounts (address, local_part, domain, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![address.to_string(), address.local_part(), address.domain(), password_hash, created_at])?;
-            let id = tx.last_insert_rowid();
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, special_use) VALUES (?1, ?2, ?3, 1, ?4)",
-            )?;
-            for (name, special_use) in STANDARD_MAILBOXES {
-                insert.execute(params![id, name, uidvalidity, special_use])?;
-            }
-            Ok(Outcome::Done.into())
-        }
-        Op::SetPassword { address, password_hash } => {
-            let changed = tx
-                .prepare_cached("UPDATE accounts SET password_hash = ?1 WHERE address = ?2")?
-                .execute(params![password_hash, address.to_string()])?;
-            if changed == 0 {
-                return Err(ApplyError::Refused(StoreError::NoSuchAccount(address.clone())));
-            }
-            Ok(Outcome::Done.into())
-        }
-        Op::DeleteAccount { address } => {
-            let id = account_id(tx, address)?
-                .ok_or_else(|| ApplyError::Refused(StoreError::NoSuchAccount(address.clone())))?;
-            tx.prepare_cached(
-                "UPDATE blobs SET refs = refs - (SELECT COUNT(*) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id
-                 WHERE m.blob_id = blobs.id AND b.account_id = ?1)
-                 WHERE id IN (SELECT m.blob_id FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?1)",
-            )?
-            .execute(params![id])?;
-            tx.prepare_cached(
-                "DELETE FROM messages WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?1)",
-            )?
-            .execute(params![id])?;
-            tx.prepare_cached("DELETE FROM blobs WHERE refs <= 0")?.execute([])?;
-            tx.prepare_cached("DELETE FROM mailboxes WHERE account_id = ?1")?.execute(params![id])?;
-            tx.prepare_cached("DELETE FROM accounts WHERE id = ?1")?.execute(params![id])?;
-            Ok(Outcome::Done.into())
-        }
-        Op::Deliver { recipients, mailbox, internal_date, message } => {
-            let mut targets = Vec::with_capacity(recipients.len());
-            for rcpt in recipients {
-                if let Some(found) = mailbox_of(tx, rcpt, mailbox)? {
-                    targets.push((rcpt, found));
-                }
-            }
-            if targets.is_empty() {
-                return Ok(Outcome::Delivered(Vec::new()).into());
-            }
-            tx.prepare_cached("INSERT INTO blobs (refs, data) VALUES (?1, ?2)")?
-                .execute(params![targets.len() as i64, &message[..]])?;
-            let blob_id = tx.last_insert_rowid();
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO messages (mailbox_id, uid, blob_id, size, internal_date) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut bump = tx.prepare_cached("UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ?1")?;
-            let mut delivered = Vec::with_capacity(targets.len());
-            for (rcpt, (mailbox_id, uid)) in targets {
-                insert.execute(params![mailbox_id, uid, blob_id, message.len() as i64, internal_date])?;
-                bump.execute(params![mailbox_id])?;
-                delivered.push((rcpt.clone(), uid));
-            }
-            Ok(Applied { outcome: Outcome::Delivered(delivered), blob: Some(blob_id) })
-        }
-        Op::Expunge { address, mailbox, uids } => {
-            let (mailbox_id, _) = mailbox_of(tx, address, mailbox)?.ok_or_else(|| {
-                ApplyError::Refused(if account_id(tx, address).ok().flatten().is_none() {
-                    StoreError::NoSuchAccount(address.clone())
-                } else {
-                    StoreError::NoSuchMailbox(mailbox.clone())
-                })
-            })?;
-            let mut remove =
-                tx.prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob_id")?;
-            let mut count = 0u32;
-            for uid in uids {
-                let blob: Option<i64> = remove.query_row(params![mailbox_id, uid], |r| r.get(0)).optional()?;
-                if let Some(blob) = blob {
-                    count += 1;
-                    unref_blob(tx, blob)?;
-                }
-            }
-            Ok(Outcome::Expunged(count).into())
-        }
-    }
-}
-
-fn account_id(tx: &Connection, address: &Address) -> rusqlite::Result<Option<i64>> {
-    tx.prepare_cached("SELECT id FROM accounts WHERE address = ?1")?
-        .query_row(params![address.to_string()], |r| r.get(0))
-        .optional()
-}
-
-/// The mailbox id and its next UID, for `address`'s mailbox `name`.
-fn mailbox_of(tx: &Connection, address: &Address, name: &str) -> rusqlite::Result<Option<(i64, u32)>> {
-    tx.prepare_cached(
-        "SELECT b.id, b.uidnext FROM mailboxes b JOIN accounts a ON b.account_id = a.id WHERE a.address = ?1 AND b.name = ?2",
-    )?
-    .query_row(params![address.to_string(), name], |r| Ok((r.get(0)?, r.get(1)?)))
-    .optional()
 }
