@@ -2,6 +2,8 @@
 //!
 //! - `bench smtp`: N concurrent SMTP sessions each sending M messages of a fixed size; reports
 //!   accepted (durable: the server said 250 to DATA) messages per second and latency percentiles.
+//! - `bench fetch`: N concurrent IMAP sessions each fetching BODY.PEEK[] of every message of a
+//!   mailbox, repeatedly; reports messages and octets per second.
 //! - `bench idle`: opens N connections that say nothing and reports the server's resident memory
 //!   per connection (read from `/proc/<pid>/status`).
 
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 /// A load to generate.
@@ -33,6 +35,34 @@ pub enum Load {
         /// Message size in octets.
         #[arg(long, default_value_t = 10 * 1024)]
         size: usize,
+    },
+    /// IMAP FETCH throughput: sessions each fetching every message's BODY.PEEK[] of a mailbox,
+    /// again and again (closed loop).
+    Fetch {
+        /// IMAP server address (cleartext; loopback).
+        #[arg(long, default_value = "127.0.0.1:1143")]
+        server: SocketAddr,
+        /// Login name.
+        #[arg(long, default_value = "ta@mmsys.upenn.edu")]
+        user: String,
+        /// Password.
+        #[arg(long, default_value = "CIS505")]
+        password: String,
+        /// Mailbox to fetch from.
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+        /// First APPEND this many messages of `--size` octets to the mailbox.
+        #[arg(long, default_value_t = 0)]
+        fill: usize,
+        /// Message size for `--fill`, in octets.
+        #[arg(long, default_value_t = 10 * 1024)]
+        size: usize,
+        /// Concurrent sessions.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// Times each session fetches the whole mailbox.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Idle connections and the server's memory for them.
     Idle {
@@ -58,6 +88,10 @@ pub fn run(load: Load) -> anyhow::Result<()> {
         match load {
             Load::Smtp { server, to, connections, messages, size } => {
                 smtp(server, &to, connections, messages, size).await
+            }
+            Load::Fetch { server, user, password, mailbox, fill, size, connections, rounds } => {
+                let login = ImapLogin { server, user, password, mailbox };
+                fetch(&login, fill, size, connections, rounds).await
             }
             Load::Idle { server, pid, connections } => idle(server, pid, connections).await,
         }
@@ -171,6 +205,150 @@ async fn expect<R: AsyncBufReadExt + Unpin>(read: &mut R, code: &str) -> anyhow:
             return Ok(());
         }
     }
+}
+
+/// Where and as whom an IMAP load logs in.
+struct ImapLogin {
+    server: SocketAddr,
+    user: String,
+    password: String,
+    mailbox: String,
+}
+
+async fn fetch(login: &ImapLogin, fill: usize, size: usize, connections: usize, rounds: usize) -> anyhow::Result<()> {
+    if connections == 0 || rounds == 0 {
+        bail!("--connections and --rounds must be at least 1");
+    }
+    if fill > 0 {
+        let mut session = ImapSession::login(login).await?;
+        let body = message_body(size);
+        for _ in 0..fill {
+            session.append(&login.mailbox, &body).await?;
+        }
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let login = ImapLogin {
+            mailbox: login.mailbox.clone(),
+            user: login.user.clone(),
+            password: login.password.clone(),
+            ..*login
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut session = ImapSession::login(&login).await?;
+            session.command(&format!("EXAMINE \"{}\"", login.mailbox)).await?;
+            let (mut messages, mut octets) = (0u64, 0u64);
+            for _ in 0..rounds {
+                let (m, o) = session.command("UID FETCH 1:* (BODY.PEEK[])").await?;
+                messages += m;
+                octets += o;
+            }
+            anyhow::Ok((messages, octets))
+        }));
+    }
+    let (mut messages, mut octets) = (0u64, 0u64);
+    for task in tasks {
+        let (m, o) = task.await??;
+        messages += m;
+        octets += o;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if messages == 0 {
+        bail!("the mailbox {} is empty: use --fill", login.mailbox);
+    }
+    println!(
+        "fetch: {messages} messages ({:.1} MB) of BODY[] over {connections} connections in {secs:.2} s: {:.0} messages/s, {:.1} MB/s",
+        octets as f64 / 1e6,
+        messages as f64 / secs,
+        octets as f64 / 1e6 / secs,
+    );
+    Ok(())
+}
+
+/// A minimal IMAP client for the loads: tagged commands, literals skipped and counted.
+struct ImapSession {
+    read: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    write: tokio::net::tcp::OwnedWriteHalf,
+    tag: u64,
+}
+
+impl ImapSession {
+    async fn login(login: &ImapLogin) -> anyhow::Result<ImapSession> {
+        let stream =
+            TcpStream::connect(login.server).await.with_context(|| format!("cannot connect to {}", login.server))?;
+        stream.set_nodelay(true)?;
+        let (read, write) = stream.into_split();
+        let mut session = ImapSession { read: BufReader::new(read), write, tag: 0 };
+        let mut greeting = String::new();
+        session.read.read_line(&mut greeting).await?;
+        if !greeting.starts_with("* OK") {
+            bail!("unexpected greeting {:?}", greeting.trim_end());
+        }
+        session.command(&format!("LOGIN \"{}\" \"{}\"", login.user, login.password)).await?;
+        Ok(session)
+    }
+
+    /// Sends one command and reads its responses up to the tagged OK; returns the number of
+    /// FETCH responses and of literal octets received.
+    async fn command(&mut self, command: &str) -> anyhow::Result<(u64, u64)> {
+        self.tag += 1;
+        let tag = format!("b{}", self.tag);
+        self.write.write_all(format!("{tag} {command}\r\n").as_bytes()).await?;
+        self.responses(&tag).await
+    }
+
+    async fn append(&mut self, mailbox: &str, message: &[u8]) -> anyhow::Result<()> {
+        self.tag += 1;
+        let tag = format!("b{}", self.tag);
+        let head = format!("{tag} APPEND \"{mailbox}\" {{{}}}\r\n", message.len());
+        self.write.write_all(head.as_bytes()).await?;
+        let mut line = String::new();
+        self.read.read_line(&mut line).await?;
+        if !line.starts_with('+') {
+            bail!("APPEND refused: {:?}", line.trim_end());
+        }
+        self.write.write_all(message).await?;
+        self.write.write_all(b"\r\n").await?;
+        self.responses(&tag).await.map(|_| ())
+    }
+
+    async fn responses(&mut self, tag: &str) -> anyhow::Result<(u64, u64)> {
+        let (mut fetches, mut octets) = (0u64, 0u64);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if self.read.read_until(b'\n', &mut line).await? == 0 {
+                bail!("the server closed the connection");
+            }
+            if line.starts_with(b"* ") && line.windows(7).any(|w| w == b" FETCH ") {
+                fetches += 1;
+            }
+            // A line ending in {n} is followed by n octets of literal, then the rest of the line.
+            while let Some(n) = literal_length(&line) {
+                let mut skip = (&mut self.read).take(n);
+                octets += tokio::io::copy(&mut skip, &mut tokio::io::sink()).await?;
+                line.clear();
+                self.read.read_until(b'\n', &mut line).await?;
+            }
+            if line.starts_with(tag.as_bytes()) && line.get(tag.len()) == Some(&b' ') {
+                let status = String::from_utf8_lossy(&line[tag.len() + 1..]).trim_end().to_owned();
+                if !status.starts_with("OK") {
+                    bail!("{tag}: {status}");
+                }
+                return Ok((fetches, octets));
+            }
+        }
+    }
+}
+
+/// The `n` of a line ending in `{n}` CRLF (or `{n+}`).
+fn literal_length(line: &[u8]) -> Option<u64> {
+    let line = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n"))?;
+    let line = line.strip_suffix(b"}")?;
+    let open = line.iter().rposition(|&c| c == b'{')?;
+    let digits = line[open + 1..].strip_suffix(b"+").unwrap_or(&line[open + 1..]);
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 async fn idle(server: SocketAddr, pid: u32, connections: usize) -> anyhow::Result<()> {
