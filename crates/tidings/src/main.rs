@@ -1,11 +1,13 @@
 //! `tidings`: one program for a mail and chat service.
 //!
 //! `tidings serve` runs a node; `tidings account` manages accounts in a data directory (safe while
-//! the node runs); `tidings bench` drives a server with load.
+//! the node runs); `tidings bench` drives a server with load; `tidings mail` is a mail client for
+//! any IMAP and SMTP submission server.
 
 mod account;
 mod bench;
 mod config;
+mod mail;
 mod serve;
 
 use std::path::PathBuf;
@@ -65,6 +67,9 @@ enum Command {
         #[command(subcommand)]
         load: bench::Load,
     },
+    /// A mail client for IMAP and SMTP submission: send, list, read, delete, move, folders, and
+    /// import or export mbox files and Maildir folders.
+    Mail(mail::MailArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
             load(&location).and_then(|(config, data)| account::run(&config, &data, action))
         }
         Command::Bench { load } => bench::run(load),
+        Command::Mail(args) => mail::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
