@@ -115,17 +115,22 @@ class Server:
         wait_until(ready, READY_TIMEOUT_SECS, "the server's ready file")
         info = tomllib.loads(self.ready_path.read_text())
         self.listeners = {}
+        self.bound = []
         for entry in info["listener"]:
             host, port = entry["address"].rsplit(":", 1)
             self.listeners.setdefault(entry["service"], (host, int(port)))
+            self.bound.append((entry["service"], entry["tls"], int(port)))
         return self
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
-    def port(self, service: str) -> int:
-        return self.listeners[service][1]
+    def port(self, service: str, tls: str | None = None) -> int:
+        """The port of the first listener of `service` (with that TLS mode, if given)."""
+        if tls is None:
+            return self.listeners[service][1]
+        return next(port for name, mode, port in self.bound if name == service and mode == tls)
 
     @property
     def smtp_port(self) -> int:

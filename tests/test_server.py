@@ -236,7 +236,7 @@ def test_a_second_server_on_the_same_data_directory_exits_saying_it_is_in_use(se
     ("[smtp]\nmessage_bytes_mx = 5\n", "message_bytes_mx"),
     ("[pop3]\ncommand_line_bytes_max = 10\n", "command_line_bytes_max"),
     ("[serverr]\nhostname = \"mx.test.example\"\n", "serverr"),
-    ("[[listener]]\nservice = \"imap\"\naddress = \"127.0.0.1:0\"\n", "imap"),
+    ("[[listener]]\nservice = \"nntp\"\naddress = \"127.0.0.1:0\"\n", "nntp"),
 ])
 def test_a_bad_config_file_makes_serve_exit_nonzero_naming_the_key(make_server, config, key):
     server = make_server(start=False)

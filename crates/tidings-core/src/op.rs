@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{Address, FlagChange, Flags};
+use crate::{Address, FlagChange, Flags, MessageMeta};
 
 /// One state change on one shard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,7 +236,7 @@ pub enum Outcome {
     },
     /// An [`Op::SetFlags`]: every named message still present, with its flags and modification
     /// sequence after the change, in UID order.
-    FlagsSet(Vec<(u32, Flags, u64)>),
+    FlagsSet(Vec<MessageMeta>),
     /// An [`Op::Copy`]: UIDVALIDITY of the destination and (source UID, new UID) pairs.
     Copied {
         /// UIDVALIDITY of the destination.

@@ -22,7 +22,7 @@ mod stream;
 pub mod tls;
 
 pub use driver::{DriveOptions, End, Handler, drive};
-pub use listener::{Accepted, Admission, Admissions, ConnectionLimits, ListenOptions, PlaintextAuth, Refusal, serve};
+pub use listener::{Accepted, Admission, Admissions, ConnectionLimits, ListenOptions, PlaintextAuth, Service, serve};
 pub use shutdown::{Shutdown, ShutdownController};
 pub use stream::Stream;
 pub use tokio_rustls::TlsAcceptor;

@@ -115,8 +115,15 @@ impl PlaintextAuth {
     }
 }
 
-/// Makes the protocol's refusal line for a connection over the limits, given the reason.
-pub type Refusal = Arc<dyn Fn(&str) -> Vec<u8> + Send + Sync>;
+/// A protocol service that a listener hands its connections to.
+pub trait Service: Send + Sync + 'static {
+    /// The protocol's line for a connection refused over the limits, given the reason (sent in
+    /// place of the greeting before the connection is closed).
+    fn refusal(&self, reason: &str) -> Vec<u8>;
+
+    /// Serves one connection until it ends.
+    fn handle(self: Arc<Self>, conn: Accepted) -> impl Future<Output = ()> + Send;
+}
 
 /// A connection that passed the limits (and, on an implicit-TLS port, the handshake).
 pub struct Accepted {
@@ -142,20 +149,14 @@ pub struct ListenOptions {
     pub implicit_tls: Option<TlsAcceptor>,
     /// Longest a TLS handshake may take.
     pub handshake_timeout: Duration,
-    /// The protocol's refusal line for a connection over the limits, given the reason.
-    pub refusal: Refusal,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Accepts connections on `listener` until `shutdown` is signalled, spawning `handle` for each one
-/// admitted. A connection over the limits gets the refusal line and is closed.
-pub async fn serve<F, Fut>(listener: TcpListener, options: ListenOptions, mut shutdown: Shutdown, handle: F)
-where
-    F: Fn(Accepted) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let handle = Arc::new(handle);
+/// Accepts connections on `listener` until `shutdown` is signalled, spawning the service's
+/// handler for each one admitted. A connection over the limits gets the service's refusal line
+/// and is closed.
+pub async fn serve<S: Service>(listener: TcpListener, options: ListenOptions, mut shutdown: Shutdown, service: Arc<S>) {
     let local = listener.local_addr().ok();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -179,7 +180,7 @@ where
             Err(reason) => {
                 debug!(%peer, reason, "connection refused");
                 if options.implicit_tls.is_none() {
-                    let line = (options.refusal)(reason);
+                    let line = service.refusal(reason);
                     tokio::spawn(async move {
                         let mut tcp = tcp;
                         let _ = tokio::time::timeout(Duration::from_secs(5), tcp.write_all(&line)).await;
@@ -188,8 +189,8 @@ where
                 continue;
             }
         };
-        let (handle, tls, timeout, token) =
-            (Arc::clone(&handle), options.implicit_tls.clone(), options.handshake_timeout, shutdown.clone());
+        let (service, tls, timeout, token) =
+            (Arc::clone(&service), options.implicit_tls.clone(), options.handshake_timeout, shutdown.clone());
         let local = tcp.local_addr().ok().or(local).unwrap_or(peer);
         tokio::spawn(async move {
             let stream = match tls {
@@ -200,7 +201,7 @@ where
                     Err(_) => return debug!(%peer, "TLS handshake timed out"),
                 },
             };
-            handle(Accepted { stream, peer, local, id, shutdown: token, admission }).await;
+            service.handle(Accepted { stream, peer, local, id, shutdown: token, admission }).await;
         });
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use tidings_core::{Address, INBOX, Op};
-use tidings_net::{Accepted, ConnectionLimits, DriveOptions, Handler, PlaintextAuth, Refusal};
+use tidings_net::{Accepted, ConnectionLimits, DriveOptions, Handler, PlaintextAuth, Service};
 use tidings_store::{Directory, LoginError};
 
 use crate::proto::{self, MessageInfo, Request, Response, Session, SessionConfig};
@@ -100,14 +100,15 @@ impl Pop3Service {
         settings.drive.content_timeout = settings.drive.idle_timeout;
         Arc::new(Pop3Service { settings })
     }
+}
 
-    /// The refusal line for a connection over the limits.
-    pub fn refusal(&self) -> Refusal {
-        Arc::new(|reason| proto::refuse_connection(&format!("{reason}, try again later")))
+impl Service for Pop3Service {
+    fn refusal(&self, reason: &str) -> Vec<u8> {
+        proto::refuse_connection(&format!("{reason}, try again later"))
     }
 
     /// Serves one connection until it ends.
-    pub async fn handle(self: Arc<Self>, conn: Accepted) {
+    async fn handle(self: Arc<Self>, conn: Accepted) {
         let s = &self.settings;
         let tls = conn.stream.is_tls();
         let config = SessionConfig {

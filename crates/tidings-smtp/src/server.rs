@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use tidings_core::{Address, INBOX, date};
-use tidings_net::{Accepted, ConnectionLimits, DriveOptions, Handler, PlaintextAuth, Refusal};
+use tidings_net::{Accepted, ConnectionLimits, DriveOptions, Handler, PlaintextAuth, Service};
 use tidings_store::{Directory, LoginError, Resolution};
 
 use crate::proto::{
@@ -157,15 +157,15 @@ impl SmtpService {
         settings.drive.content_timeout = Duration::from_secs(settings.config.data_timeout_secs);
         Arc::new(SmtpService { settings })
     }
+}
 
-    /// The refusal line for a connection over the limits.
-    pub fn refusal(&self) -> Refusal {
-        let hostname = self.settings.hostname.clone();
-        Arc::new(move |reason| proto::refuse_connection(&hostname, &format!("{reason}, try again later")))
+impl Service for SmtpService {
+    fn refusal(&self, reason: &str) -> Vec<u8> {
+        proto::refuse_connection(&self.settings.hostname, &format!("{reason}, try again later"))
     }
 
     /// Serves one connection until it ends.
-    pub async fn handle(self: Arc<Self>, conn: Accepted) {
+    async fn handle(self: Arc<Self>, conn: Accepted) {
         let s = &self.settings;
         let tls = conn.stream.is_tls();
         let config = SessionConfig {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use tidings_imap::server::ImapConfig;
 use tidings_net::PlaintextAuth;
 use tidings_net::tls::TlsConfig;
 use tidings_pop3::server::Pop3Config;
@@ -31,6 +32,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// `[pop3]`
     pub pop3: Pop3Config,
+    /// `[imap]`
+    pub imap: ImapConfig,
     /// `[[listener]]`: every socket the server binds. Giving any replaces all the defaults.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -46,10 +49,12 @@ impl Default for Config {
             auth: AuthConfig::default(),
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
+            imap: ImapConfig::default(),
             listeners: vec![
                 ListenerConfig::new(Service::Smtp, "127.0.0.1:2525"),
                 ListenerConfig::new(Service::Submission, "127.0.0.1:2587"),
                 ListenerConfig::new(Service::Pop3, "127.0.0.1:1110"),
+                ListenerConfig::new(Service::Imap, "127.0.0.1:1143"),
             ],
         }
     }
@@ -112,6 +117,8 @@ pub enum Service {
     Submission,
     /// POP3 (RFC 1939).
     Pop3,
+    /// IMAP (RFC 9051, RFC 3501).
+    Imap,
 }
 
 impl Service {
@@ -121,6 +128,7 @@ impl Service {
             Service::Smtp => "smtp",
             Service::Submission => "submission",
             Service::Pop3 => "pop3",
+            Service::Imap => "imap",
         }
     }
 }
@@ -142,7 +150,7 @@ pub enum TlsMode {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// `smtp`, `submission` or `pop3`.
+    /// `smtp`, `submission`, `pop3` or `imap`.
     pub service: Service,
     /// `IP:port`; port 0 picks a free port (see `--ready-file`).
     pub address: SocketAddr,
@@ -188,6 +196,7 @@ impl Config {
         }
         self.smtp.validate().map_err(anyhow::Error::msg)?;
         self.pop3.validate().map_err(anyhow::Error::msg)?;
+        self.imap.validate().map_err(anyhow::Error::msg)?;
         let mut seen = std::collections::BTreeSet::new();
         for l in &self.listeners {
             if l.address.port() != 0 && !seen.insert(l.address) {
@@ -249,7 +258,10 @@ mod tests {
         let config: Config = toml::from_str("").unwrap();
         assert_eq!(config, Config::default());
         let ports: Vec<_> = config.listeners.iter().map(|l| (l.service, l.address.port())).collect();
-        assert_eq!(ports, vec![(Service::Smtp, 2525), (Service::Submission, 2587), (Service::Pop3, 1110)]);
+        assert_eq!(
+            ports,
+            vec![(Service::Smtp, 2525), (Service::Submission, 2587), (Service::Pop3, 1110), (Service::Imap, 1143)]
+        );
         assert_eq!(config.smtp.message_bytes_max, 25 << 20);
         assert_eq!(config.smtp.recipients_max, 100);
     }

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use tidings_core::Address;
+use tidings_imap::server::{ImapService, ImapSettings};
 use tidings_net::{Admissions, DriveOptions, ListenOptions, ShutdownController, TlsAcceptor};
 use tidings_pop3::server::{MaildropLocks, Pop3Service, Pop3Settings};
 use tidings_smtp::proto::Mode;
@@ -75,40 +76,56 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
         let limits = match listener.service {
             Service::Smtp | Service::Submission => config.smtp.connection_limits(),
             Service::Pop3 => config.pop3.connection_limits(),
+            Service::Imap => config.imap.connection_limits(),
         };
         let admissions = Arc::clone(admissions.entry(listener.service).or_insert_with(|| Admissions::new(limits)));
         let starttls = (listener.tls == TlsMode::Starttls).then(|| acceptor.clone());
         let implicit_tls = (listener.tls == TlsMode::Implicit).then(|| acceptor.clone());
         let drive = DriveOptions { tls: starttls, ..drive.clone() };
         let token = controller.token();
-        let handshake_timeout = drive.handshake_timeout;
+        let options = ListenOptions { admissions, implicit_tls, handshake_timeout: drive.handshake_timeout };
+        let (hostname, directory) = (config.server.hostname.clone(), Arc::clone(&directory));
+        let (plaintext_auth, auth_failure_delay) =
+            (config.auth.plaintext, Duration::from_millis(config.auth.failure_delay_ms));
         match listener.service {
             Service::Smtp | Service::Submission => {
                 let mode = if listener.service == Service::Smtp { Mode::Mx } else { Mode::Submission };
+                let config = config.smtp.clone();
                 let service = SmtpService::new(SmtpSettings {
                     mode,
-                    hostname: config.server.hostname.clone(),
-                    config: config.smtp.clone(),
-                    directory: Arc::clone(&directory),
-                    plaintext_auth: config.auth.plaintext,
-                    auth_failure_delay: Duration::from_millis(config.auth.failure_delay_ms),
+                    hostname,
+                    config,
+                    directory,
+                    plaintext_auth,
+                    auth_failure_delay,
                     drive,
                 });
-                let options = ListenOptions { admissions, implicit_tls, handshake_timeout, refusal: service.refusal() };
-                tokio::spawn(tidings_net::serve(socket, options, token, move |conn| Arc::clone(&service).handle(conn)));
+                tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
             Service::Pop3 => {
+                let (config, locks) = (config.pop3.clone(), maildrop_locks.clone());
                 let service = Pop3Service::new(Pop3Settings {
-                    hostname: config.server.hostname.clone(),
-                    config: config.pop3.clone(),
-                    directory: Arc::clone(&directory),
-                    plaintext_auth: config.auth.plaintext,
-                    auth_failure_delay: Duration::from_millis(config.auth.failure_delay_ms),
+                    hostname,
+                    config,
+                    directory,
+                    plaintext_auth,
+                    auth_failure_delay,
                     drive,
-                    locks: maildrop_locks.clone(),
+                    locks,
                 });
-                let options = ListenOptions { admissions, implicit_tls, handshake_timeout, refusal: service.refusal() };
-                tokio::spawn(tidings_net::serve(socket, options, token, move |conn| Arc::clone(&service).handle(conn)));
+                tokio::spawn(tidings_net::serve(socket, options, token, service));
+            }
+            Service::Imap => {
+                let config = config.imap.clone();
+                let service = ImapService::new(ImapSettings {
+                    hostname,
+                    config,
+                    directory,
+                    plaintext_auth,
+                    auth_failure_delay,
+                    drive,
+                });
+                tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
         }
         info!(service = listener.service.name(), %address, tls = ?listener.tls, "listening");

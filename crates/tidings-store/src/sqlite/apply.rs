@@ -6,7 +6,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use tidings_core::{Address, Flags, INBOX, Op, Outcome, STANDARD_MAILBOXES, canonical_mailbox_name, superior_names};
+use tidings_core::{
+    Address, Flags, INBOX, MessageMeta, Op, Outcome, STANDARD_MAILBOXES, canonical_mailbox_name, superior_names,
+};
 
 use crate::StoreError;
 
@@ -192,17 +194,24 @@ pub(super) fn apply(tx: &Connection, op: &Op) -> Result<Applied, ApplyError> {
         Op::SetFlags { address, mailbox, uids, change, flags } => {
             let account = require_account(tx, address)?;
             let target = require_mailbox(tx, account, mailbox)?;
-            let mut read =
-                tx.prepare_cached("SELECT flags, keywords, modseq FROM messages WHERE mailbox_id = ?1 AND uid = ?2")?;
+            let mut read = tx.prepare_cached(
+                "SELECT flags, keywords, modseq, size, internal_date FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+            )?;
             let mut write = tx.prepare_cached(
                 "UPDATE messages SET flags = ?1, keywords = ?2, modseq = ?3 WHERE mailbox_id = ?4 AND uid = ?5",
             )?;
             let mut modseq = None;
             let mut result = Vec::new();
             for uid in sorted_unique(uids) {
-                let Some((bits, keywords, old_modseq)) = read
+                let Some((bits, keywords, old_modseq, size, internal_date)) = read
                     .query_row(params![target.id, uid], |r| {
-                        Ok((r.get::<_, u8>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                        Ok((
+                            r.get::<_, u8>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get(4)?,
+                        ))
                     })
                     .optional()?
                 else {
@@ -221,7 +230,13 @@ pub(super) fn apply(tx: &Connection, op: &Op) -> Result<Applied, ApplyError> {
                     write.execute(params![after.system_bits(), after.keywords_text(), m as i64, target.id, uid])?;
                     m
                 };
-                result.push((uid, after, message_modseq));
+                result.push(MessageMeta {
+                    uid,
+                    flags: after,
+                    modseq: message_modseq,
+                    size: size as u64,
+                    internal_date,
+                });
             }
             Ok(Outcome::FlagsSet(result).into())
         }
