@@ -25,7 +25,8 @@ pub struct StoreConfig {
     /// entries keep alive (an expunged message's octets stay until its entry leaves the log).
     /// The newest entry is always kept. Default 256 MiB.
     pub log_retain_bytes: u64,
-    /// Read connections kept open per shard. Default 4.
+    /// Reads of one shard that run at once, each on its own connection (kept open for reuse);
+    /// more wait their turn. Default 4.
     pub readers_per_shard: usize,
     /// How long a writer waits for a database lock held by another process (such as
     /// `tidings account add` while the server runs), in milliseconds. Default 5,000.

@@ -97,6 +97,7 @@ impl SqliteStore {
                     idle: Mutex::new(Vec::new()),
                     idle_max: config.readers_per_shard,
                     busy_timeout_ms: config.busy_timeout_ms,
+                    permits: tokio::sync::Semaphore::new(config.readers_per_shard),
                 }),
                 writer: Some(handle),
             });
@@ -179,6 +180,9 @@ impl SqliteStore {
     {
         let shard = self.shards.get(shard.0 as usize).ok_or_else(|| StoreError::Layout(format!("no shard {shard}")))?;
         let pool = Arc::clone(&shard.readers);
+        // At most `readers_per_shard` reads of a shard run at once: that bounds the open read
+        // connections (each with its page cache) and the blocking threads reads occupy.
+        let _permit = shard.readers.permits.acquire().await.map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || pool.with(read))
             .await
             .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
@@ -514,12 +518,14 @@ impl Watchers {
     }
 }
 
-/// Read connections of one shard, opened on demand; up to `idle_max` are kept for reuse.
+/// Read connections of one shard, opened on demand and kept for reuse; `permits` lets at most
+/// `readers_per_shard` reads run at once, so no more connections than that are ever open.
 struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     idle_max: usize,
     busy_timeout_ms: u64,
+    permits: tokio::sync::Semaphore,
 }
 
 impl ReaderPool {
