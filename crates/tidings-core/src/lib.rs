@@ -48,12 +48,12 @@ pub const STANDARD_MAILBOXES: [(&str, Option<&str>); 6] = [
     ("Archive", Some("\\Archive")),
 ];
 
-/// A UIDVALIDITY for mailboxes created at Unix time `now_ms` (milliseconds): the low 32 bits of
-/// the time, never 0 (RFC 9051 §2.3.1.1 requires a non-zero value that changes when a mailbox of
-/// the same name is created again; a millisecond clock does that unless two creations of one name
-/// fall in the same millisecond or 49.7 days apart to the millisecond).
+/// The UIDVALIDITY base for mailboxes created at Unix time `now_ms` (milliseconds): the time in
+/// seconds, at least 1 (it fits in 32 bits until 2106). The store gives each new mailbox of an
+/// account a value above every one that account has had and at least this base, so values never
+/// repeat and never go down (RFC 9051 §2.3.1.1), on every replica alike.
 pub fn uidvalidity_at(now_ms: i64) -> u32 {
-    (now_ms as u32).max(1)
+    u32::try_from(now_ms.div_euclid(1000)).unwrap_or(u32::MAX).max(1)
 }
 
 /// An account as the store knows it.

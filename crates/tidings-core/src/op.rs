@@ -23,7 +23,8 @@ pub enum Op {
         password_hash: String,
         /// Unix time in seconds.
         created_at: i64,
-        /// UIDVALIDITY given to the new account's mailboxes (RFC 9051 §2.3.1.1).
+        /// UIDVALIDITY base for the new account's mailboxes ([`crate::uidvalidity_at`]); each gets
+        /// its own value from there on (RFC 9051 §2.3.1.1).
         uidvalidity: u32,
     },
     /// Replaces an account's password hash. Fails with `NoSuchAccount`.
@@ -50,14 +51,15 @@ pub enum Op {
         /// The message octets exactly as they will be retrieved (trace fields included).
         message: Bytes,
     },
-    /// Creates a mailbox, and any missing superior names (RFC 9051 §6.3.4), each with this
-    /// UIDVALIDITY. Fails with `MailboxExists`, `InvalidMailboxName` or `NoSuchAccount`.
+    /// Creates a mailbox, and any missing superior names (RFC 9051 §6.3.4), each with a
+    /// UIDVALIDITY of its own, above every one the account has had and at least `uidvalidity`.
+    /// Fails with `MailboxExists`, `InvalidMailboxName` or `NoSuchAccount`.
     CreateMailbox {
         /// The account.
         address: Address,
         /// Mailbox name: UTF-8, levels separated by `/`.
         name: String,
-        /// UIDVALIDITY of the new mailbox(es).
+        /// UIDVALIDITY base ([`crate::uidvalidity_at`]).
         uidvalidity: u32,
     },
     /// Deletes a mailbox and its messages. Fails for INBOX (`Forbidden`), a mailbox with
@@ -68,8 +70,8 @@ pub enum Op {
         /// Mailbox name.
         name: String,
     },
-    /// Renames a mailbox and its inferiors, keeping UIDs and UIDVALIDITY, and their
-    /// subscriptions. Renaming INBOX moves its messages (same UIDs) to a new mailbox with
+    /// Renames a mailbox and its inferiors, keeping their UIDs and subscriptions; each gets a new
+    /// UIDVALIDITY (the names they take may have had greater ones). Renaming INBOX moves its messages (same UIDs) to a new mailbox with
     /// `uidvalidity` and leaves INBOX empty (RFC 9051 §6.3.6). Fails with `NoSuchMailbox`,
     /// `MailboxExists` or `InvalidMailboxName`.
     RenameMailbox {
@@ -79,7 +81,7 @@ pub enum Op {
         from: String,
         /// New name.
         to: String,
-        /// UIDVALIDITY of the mailbox an INBOX rename creates.
+        /// UIDVALIDITY base for mailboxes the rename creates (superiors, an INBOX rename's target).
         uidvalidity: u32,
     },
     /// Adds a name to, or removes it from, the account's subscriptions (RFC 9051 §6.3.7); the

@@ -164,6 +164,21 @@ pub(super) fn apply(tx: &Connection, op: &Op) -> Result<Applied, ApplyError> {
                     .execute(params![new, source.id])?;
                 bump_modseq(tx, source.id)?;
             } else {
+                // The moved mailboxes keep their UIDs but take new UIDVALIDITY values: a name
+                // must never show a smaller one than it had, nor an old one with other contents
+                // (RFC 9051 §2.3.1.1), and the names they move to may have had greater ones.
+                let moved = tx
+                    .prepare_cached(
+                        "SELECT id FROM mailboxes WHERE account_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')
+                         ORDER BY name",
+                    )?
+                    .query_map(params![account, from], |r| r.get::<_, i64>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                for id in moved {
+                    let uidvalidity = next_uidvalidity(tx, account, *uidvalidity)?;
+                    tx.prepare_cached("UPDATE mailboxes SET uidvalidity = ?1 WHERE id = ?2")?
+                        .execute(params![uidvalidity, id])?;
+                }
                 tx.prepare_cached(
                     "UPDATE mailboxes SET name = ?1 || substr(name, length(?2) + 1)
                      WHERE account_id = ?3 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
@@ -358,13 +373,24 @@ fn require_mailbox(tx: &Connection, account: i64, name: &str) -> Result<MailboxR
     mailbox_row(tx, account, &name)?.map_or_else(|| refused(StoreError::NoSuchMailbox(name)), Ok)
 }
 
+/// A UIDVALIDITY above every one the account has had and at least `base`.
+fn next_uidvalidity(tx: &Connection, account: i64, base: u32) -> rusqlite::Result<u32> {
+    tx.prepare_cached(
+        "UPDATE accounts SET last_uidvalidity = MAX(last_uidvalidity + 1, ?2) WHERE id = ?1 RETURNING last_uidvalidity",
+    )?
+    .query_row(params![account, base], |r| r.get(0))
+}
+
+/// Inserts a mailbox with a UIDVALIDITY above every one the account has had and at least
+/// `uidvalidity_base`.
 fn insert_mailbox(
     tx: &Connection,
     account: i64,
     name: &str,
-    uidvalidity: u32,
+    uidvalidity_base: u32,
     special_use: Option<&str>,
 ) -> rusqlite::Result<i64> {
+    let uidvalidity = next_uidvalidity(tx, account, uidvalidity_base)?;
     tx.prepare_cached(
         "INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext, special_use) VALUES (?1, ?2, ?3, 1, ?4)",
     )?

@@ -75,6 +75,13 @@ CREATE TABLE subscriptions (
 INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
 ALTER TABLE mailboxes DROP COLUMN subscribed;
 "#,
+    r#"
+-- The highest UIDVALIDITY an account's mailboxes have had: every new mailbox gets a value above
+-- it, so a name reused for other contents never shows an old UIDVALIDITY (RFC 9051 §2.3.1.1).
+ALTER TABLE accounts ADD COLUMN last_uidvalidity INTEGER NOT NULL DEFAULT 0;
+UPDATE accounts SET last_uidvalidity =
+    (SELECT COALESCE(MAX(uidvalidity), 0) FROM mailboxes WHERE account_id = accounts.id);
+"#,
 ];
 
 /// Opens the shard database at `path` with the settings every connection uses: WAL journal,

@@ -41,9 +41,10 @@ async fn create_account_makes_standard_mailboxes_and_refuses_duplicates() {
     let ta = addr("ta@example.org");
     assert_eq!(store.apply(&ta, create("ta@example.org")).await, Ok(Outcome::Done));
     assert_eq!(store.apply(&ta, create("TA@example.org")).await, Err(StoreError::AccountExists(ta.clone())));
-    for (name, _) in tidings_core::STANDARD_MAILBOXES {
+    // Each mailbox has its own UIDVALIDITY, counting up from the op's base (7).
+    for (i, (name, _)) in tidings_core::STANDARD_MAILBOXES.iter().enumerate() {
         let listing = store.mailbox(&ta, name).await.unwrap().unwrap();
-        assert_eq!((listing.uidvalidity, listing.uidnext, listing.messages.len()), (7, 1, 0), "{name}");
+        assert_eq!((listing.uidvalidity, listing.uidnext, listing.messages.len()), (7 + i as u32, 1, 0), "{name}");
     }
     assert!(store.mailbox(&ta, "Nope").await.unwrap().is_none());
 }
@@ -435,6 +436,46 @@ async fn append_store_copy_move_and_expunge_keep_uids_flags_and_modseqs_straight
     let expunge = Op::Expunge { address: ta.clone(), mailbox: "Archive".into(), uids: vec![3, 1, 3] };
     assert_eq!(store.apply(&ta, expunge).await, Ok(Outcome::Expunged(vec![1, 3])));
     assert_eq!(blobs(&store).0, 2, "two octet blobs, still shared by the remaining copies and the log");
+}
+
+#[tokio::test]
+async fn every_mailbox_of_an_account_gets_its_own_increasing_uidvalidity() {
+    let store =
+        SqliteStore::open(&temp_dir("uidvalidity"), &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let validity = |name: &'static str| {
+        let store = &store;
+        let ta = ta.clone();
+        async move { store.snapshot(&ta, name).await.unwrap().unwrap().status.uidvalidity }
+    };
+    let mut seen: Vec<u32> = Vec::new();
+    for (name, _) in tidings_core::STANDARD_MAILBOXES {
+        seen.push(store.snapshot(&ta, name).await.unwrap().unwrap().status.uidvalidity);
+    }
+    // CREATE P/Q makes P too: they must not share a value, or renaming P onto P/Q's old name
+    // would bring P/Q's UIDVALIDITY back with other messages.
+    store.apply(&ta, Op::CreateMailbox { address: ta.clone(), name: "P/Q".into(), uidvalidity: 7 }).await.unwrap();
+    seen.push(validity("P").await);
+    seen.push(validity("P/Q").await);
+    let rename = |from: &str, to: &str| Op::RenameMailbox {
+        address: ta.clone(),
+        from: from.into(),
+        to: to.into(),
+        uidvalidity: 7,
+    };
+    store.apply(&ta, rename("P/Q", "Z")).await.unwrap();
+    store.apply(&ta, rename("P", "T")).await.unwrap();
+    store.apply(&ta, rename("T", "P/Q")).await.unwrap();
+    assert_ne!(validity("P/Q").await, validity("Z").await);
+    // Re-creating a deleted name gives a greater value, even with a smaller base.
+    store.apply(&ta, Op::DeleteMailbox { address: ta.clone(), name: "Z".into() }).await.unwrap();
+    store.apply(&ta, Op::CreateMailbox { address: ta.clone(), name: "Z".into(), uidvalidity: 1 }).await.unwrap();
+    seen.push(validity("Z").await);
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "distinct and increasing in creation order: {seen:?}");
 }
 
 #[tokio::test]
