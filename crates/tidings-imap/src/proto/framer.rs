@@ -5,9 +5,14 @@
 //!
 //! The framing is IMAP's (RFC 9051 §2.2): a message is lines; a line ending in `{n}` or `{n+}`
 //! (RFC 7888) is followed by `n` octets of literal and then more of the message. It mirrors the
-//! fragmentizer of `imap-codec`, so both always agree on where a message ends: a count that does
-//! not fit in `u32` is not an announcement, a bare LF ends a line, and a synchronizing literal
-//! that the server refuses ends its message at the announcement.
+//! fragmentizer of `imap-codec`, so both always agree on where a message ends: a bare LF ends a
+//! line, and a synchronizing literal that the server refuses ends its message at the announcement.
+//!
+//! RFC 9051 §9 counts literals with `number64`, so a count too large for `u32` (which the
+//! fragmentizer does not take as an announcement) still announces a literal, one over any limit:
+//! where it cannot be refused (`{n+}`, or outside a tagged command) it is [`Piece::TooLarge`],
+//! so that the octets the client sends after it are never read as commands. Counts beyond 64 bits
+//! are taken as `u64::MAX`.
 
 use imap_codec::imap_types::core::Tag;
 
@@ -38,8 +43,8 @@ pub(crate) enum Piece {
     /// The input must not be handed over: a literal too large for this session is announced in
     /// a way that cannot be refused. The session must end.
     TooLarge {
-        /// The announced length.
-        length: u32,
+        /// The announced length (`u64::MAX` for a count beyond 64 bits).
+        length: u64,
     },
 }
 
@@ -51,11 +56,11 @@ enum LineEnd {
     /// Just after `{`.
     Open,
     /// Inside `{digits`, with `+` once it came.
-    Digits { length: u32, plus: bool },
+    Digits { length: u64, plus: bool },
     /// Just after `}` of a complete announcement.
-    Close { length: u32, plus: bool },
+    Close { length: u64, plus: bool },
     /// Just after a CR that followed `}`.
-    CloseCr { length: u32, plus: bool },
+    CloseCr { length: u64, plus: bool },
 }
 
 /// A first word being read, to tell whether the message has a tag.
@@ -165,9 +170,11 @@ impl Framer {
                     self.complete();
                     return Piece::Complete(at);
                 }
-                Some((length, plus)) if length > self.literal_bytes_max => {
+                Some((length, plus)) if length > u64::from(self.literal_bytes_max) => {
                     // Only a synchronizing literal on a tagged command can be refused: the
                     // server answers BAD and drops the message, and the client sends no octets.
+                    // (A count beyond `u32` is no literal to the server's parser: the command
+                    // is a syntax error, also a tagged BAD before any literal octet.)
                     if plus || mode != Mode::Command || self.tag != TagScan::Valid {
                         return Piece::TooLarge { length };
                     }
@@ -175,6 +182,8 @@ impl Framer {
                     return Piece::Complete(at);
                 }
                 Some((length, _)) => {
+                    // At most `literal_bytes_max`, a u32.
+                    let length = length as u32;
                     if self.summarise {
                         self.summary.push_str(&format!(" <{length} octets> "));
                     }
@@ -233,12 +242,9 @@ impl Framer {
 fn next_line_end(state: LineEnd, byte: u8) -> LineEnd {
     match (state, byte) {
         (_, b'{') => LineEnd::Open,
-        (LineEnd::Open, b'0'..=b'9') => LineEnd::Digits { length: u32::from(byte - b'0'), plus: false },
+        (LineEnd::Open, b'0'..=b'9') => LineEnd::Digits { length: u64::from(byte - b'0'), plus: false },
         (LineEnd::Digits { length, plus: false }, b'0'..=b'9') => {
-            match length.checked_mul(10).and_then(|l| l.checked_add(u32::from(byte - b'0'))) {
-                Some(length) => LineEnd::Digits { length, plus: false },
-                None => LineEnd::Other,
-            }
+            LineEnd::Digits { length: length.saturating_mul(10).saturating_add(u64::from(byte - b'0')), plus: false }
         }
         (LineEnd::Digits { length, plus: false }, b'+') => LineEnd::Digits { length, plus: true },
         (LineEnd::Digits { length, plus }, b'}') => LineEnd::Close { length, plus },
@@ -247,19 +253,36 @@ fn next_line_end(state: LineEnd, byte: u8) -> LineEnd {
     }
 }
 
+/// Words of a command that may come before its name: the tag, and one more (`UID`, or junk).
+const WORDS_BEFORE_COMMAND_MAX: usize = 2;
+
 /// The summary with secrets left out: the arguments of `LOGIN` and the initial response of
-/// `AUTHENTICATE`, whether or not the command parses.
+/// `AUTHENTICATE`, whether or not the command parses. Malformed commands are looked at too: the
+/// command name is searched among the first words, which may be separated by any run of spaces
+/// or (escaped) control characters, so that a missing tag or a doubled space cannot expose a
+/// password. A mailbox called `LOGIN` early in a command is redacted as well; a transcript may
+/// say less, never a secret.
 fn redact(summary: &str) -> String {
-    let mut words = summary.splitn(4, ' ');
-    let (tag, command) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    if command.eq_ignore_ascii_case("LOGIN") {
-        return format!("{tag} {command} <redacted>");
+    // `escape` writes every control octet (and `\\`) as `\\xNN`, so such an escape separates
+    // words as a space does: after a split on `\\x`, each piece but a word's first begins with
+    // the two hex digits of the escaped octet.
+    let mut words = Vec::new();
+    for word in summary.split(' ') {
+        let mut pieces = word.split("\\x");
+        words.extend(pieces.next());
+        words.extend(pieces.map(|piece| piece.get(2..).unwrap_or("")));
     }
-    if command.eq_ignore_ascii_case("AUTHENTICATE") {
-        return match (words.next(), words.next()) {
-            (Some(mechanism), Some(_)) => format!("{tag} {command} {mechanism} <redacted>"),
-            _ => summary.to_owned(),
-        };
+    words.retain(|word| !word.is_empty());
+    let position =
+        |name: &str| words.iter().take(WORDS_BEFORE_COMMAND_MAX + 1).position(|word| word.eq_ignore_ascii_case(name));
+    if let Some(at) = position("LOGIN") {
+        return format!("{} <redacted>", words[..=at].join(" "));
+    }
+    if let Some(at) = position("AUTHENTICATE") {
+        // The mechanism stays; whatever follows it is the initial response.
+        if words.len() > at + 2 {
+            return format!("{} <redacted>", words[..=at + 1].join(" "));
+        }
     }
     summary.to_owned()
 }
@@ -323,6 +346,29 @@ mod tests {
     }
 
     #[test]
+    fn summaries_redact_malformed_logins_too() {
+        // A doubled space, a tab, a missing tag or a word before the command name must not
+        // expose the password.
+        for (input, summary) in [
+            (&b"a1  LOGIN ta Secret\r\n"[..], "a1 LOGIN <redacted>"),
+            (b"a2 LOGIN\tta Secret\r\n", "a2 LOGIN <redacted>"),
+            (b"a3\tlogin ta Secret\r\n", "a3 login <redacted>"),
+            (b"LOGIN ta Secret\r\n", "LOGIN <redacted>"),
+            (b"a4 UID LOGIN ta Secret\r\n", "a4 UID LOGIN <redacted>"),
+            (b"a5  AUTHENTICATE  PLAIN  AHRhAFNlY3JldA==\r\n", "a5 AUTHENTICATE PLAIN <redacted>"),
+            (b"AUTHENTICATE PLAIN AHRhAFNlY3JldA==\r\n", "AUTHENTICATE PLAIN <redacted>"),
+            (b"a6 AUTHENTICATE PLAIN\r\n", "a6 AUTHENTICATE PLAIN"),
+            // A backslash the client sent is escaped itself: it cannot pass for an escape.
+            (b"a7 SELECT \"a\\x09LOGIN\"\r\n", "a7 SELECT \"a\\x5cx09LOGIN\""),
+            (b"a8 SEARCH SUBJECT login\r\n", "a8 SEARCH SUBJECT login"),
+        ] {
+            let mut framer = Framer::new(100, true);
+            frame(&mut framer, input, Mode::Command);
+            assert_eq!(framer.take_summary().as_deref(), Some(summary), "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
     fn an_oversized_non_synchronizing_literal_cannot_be_refused() {
         let mut framer = Framer::new(100, false);
         let pieces = frame(&mut framer, b"a APPEND x {4000000000+}\r\n", Mode::Command);
@@ -342,10 +388,25 @@ mod tests {
     }
 
     #[test]
-    fn counts_beyond_u32_are_not_announcements() {
+    fn a_synchronizing_count_beyond_u32_ends_its_tagged_message() {
         let mut framer = Framer::new(100, false);
         let pieces = frame(&mut framer, b"a APPEND x {4294967296}\r\nb NOOP\r\n", Mode::Command);
         assert_eq!(pieces, [Piece::Complete(25), Piece::Complete(8)]);
+    }
+
+    #[test]
+    fn a_non_synchronizing_count_beyond_u32_is_too_large_not_the_end_of_a_line() {
+        // RFC 9051 §9: `literal = "{" number64 ["+"] "}" CRLF *CHAR8`. The octets after it are
+        // literal data, never the next command.
+        let mut framer = Framer::new(100, false);
+        let pieces = frame(&mut framer, b"a APPEND x {4294967296+}\r\nb CREATE y\r\n", Mode::Command);
+        assert_eq!(pieces, [Piece::TooLarge { length: 4_294_967_296 }]);
+        let mut framer = Framer::new(100, false);
+        let pieces = frame(&mut framer, b"a APPEND x {99999999999999999999999+}\r\n", Mode::Command);
+        assert_eq!(pieces, [Piece::TooLarge { length: u64::MAX }], "beyond 64 bits");
+        let mut framer = Framer::new(100, false);
+        let pieces = frame(&mut framer, b"dGVzdA== {4294967296}\r\n", Mode::Line);
+        assert_eq!(pieces, [Piece::TooLarge { length: 4_294_967_296 }]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (APPENDUID, RFC 4315).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
@@ -46,6 +46,28 @@ pub(crate) struct ListJob {
     tag: String,
     command: ListCommand,
     patterns: Vec<Pattern>,
+}
+
+/// One `* LIST` (or LSUB) response to write, and the status for its LIST-STATUS response.
+#[derive(Debug)]
+pub(crate) struct ListEntry {
+    name: String,
+    attributes: Vec<String>,
+    /// The name is listed only for RECURSIVEMATCH: it gets `("CHILDINFO" ("SUBSCRIBED"))`.
+    child_info: bool,
+    /// The existing mailbox's status, when RETURN (STATUS ...) asked for one.
+    status: Option<MailboxStatus>,
+}
+
+/// LIST ... RETURN (STATUS (... DELETED ...)) writing its responses: the list only has the
+/// status the store keeps per mailbox, so each mailbox's snapshot is read for its `\Deleted`
+/// count, one mailbox at a time.
+#[derive(Debug)]
+pub(crate) struct ListStatusJob {
+    tag: String,
+    items: Vec<StatusItem>,
+    /// Entries still to write; the first is the one whose snapshot was asked for.
+    entries: VecDeque<ListEntry>,
 }
 
 /// CREATE, DELETE, RENAME, SUBSCRIBE or UNSUBSCRIBE waiting for the store.
@@ -340,6 +362,7 @@ impl Session {
         let percent = job.patterns.iter().any(Pattern::ends_with_percent);
         let verb = if command.lsub { "LSUB" } else { "LIST" };
         let nonexistent = if self.rev2 || command.extended { "\\NonExistent" } else { "\\Noselect" };
+        let mut entries = Vec::new();
         for name in tree.nodes.iter() {
             let info = tree.existing.get(name.as_str());
             let subscribed = info.is_some_and(|i| i.subscribed);
@@ -380,18 +403,75 @@ impl Session {
                     attributes.push(special_use);
                 }
             }
-            let utf8 = self.utf8_names();
-            self.wire.fmt(format_args!("* {verb} ({}) \"/\" ", attributes.join(" ")));
-            self.wire.astring(&names::encode(name, utf8), utf8);
-            if child_info && !listed {
-                self.wire.text(" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            entries.push(ListEntry {
+                name: name.clone(),
+                attributes: attributes.into_iter().map(str::to_owned).collect(),
+                child_info: child_info && !listed,
+                status: command.return_status.as_ref().and(info).map(|info| info.status.clone()),
+            });
+        }
+        match command.return_status.clone() {
+            // RFC 5819 §2: the STATUS responses are those STATUS would give, DELETED too.
+            Some(items) if items.contains(&StatusItem::Deleted) => {
+                let job = ListStatusJob { tag: job.tag, items, entries: entries.into() };
+                self.list_status_continue(job);
             }
-            self.wire.end();
-            if let (Some(items), Some(info)) = (&command.return_status, info) {
-                self.write_status(name, items, &info.status, 0);
+            items => {
+                for entry in &entries {
+                    self.write_list_entry(verb, entry);
+                    if let (Some(items), Some(status)) = (&items, &entry.status) {
+                        self.write_status(&entry.name, items, status, 0);
+                    }
+                }
+                self.finish(&job.tag, Status::Ok, None, &format!("{verb} completed"), true);
             }
         }
-        self.finish(&job.tag, Status::Ok, None, &format!("{verb} completed"), true);
+    }
+
+    /// `* LIST (<attributes>) "/" <name>` (or LSUB), with CHILDINFO when the entry has it.
+    fn write_list_entry(&mut self, verb: &str, entry: &ListEntry) {
+        let utf8 = self.utf8_names();
+        self.wire.fmt(format_args!("* {verb} ({}) \"/\" ", entry.attributes.join(" ")));
+        self.wire.astring(&names::encode(&entry.name, utf8), utf8);
+        if entry.child_info {
+            self.wire.text(" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+        }
+        self.wire.end();
+    }
+
+    /// Writes the entries of a LIST-STATUS with DELETED up to the next existing mailbox, whose
+    /// snapshot it asks for; finishes when none is left.
+    fn list_status_continue(&mut self, mut job: ListStatusJob) {
+        while let Some(entry) = job.entries.front() {
+            if entry.status.is_some() {
+                let mailbox = entry.name.clone();
+                self.request(Request::Select { mailbox }, Pending::ListStatus(job));
+                return;
+            }
+            if let Some(entry) = job.entries.pop_front() {
+                self.write_list_entry("LIST", &entry);
+            }
+        }
+        self.finish(&job.tag, Status::Ok, None, "LIST completed", true);
+    }
+
+    pub(super) fn list_status_resolved(&mut self, mut job: ListStatusJob, response: Response) {
+        let Some(entry) = job.entries.pop_front() else {
+            debug_assert!(false, "a LIST-STATUS snapshot with no entry waiting for it");
+            return self.finish(&job.tag, Status::Ok, None, "LIST completed", true);
+        };
+        self.write_list_entry("LIST", &entry);
+        match response {
+            Response::Selected(Ok(MailboxSnapshot { status, messages })) => {
+                let deleted = messages.iter().filter(|m| m.flags.has(SystemFlag::Deleted)).count() as u32;
+                self.write_status(&entry.name, &job.items, &status, deleted);
+            }
+            // Gone since the list was read: listed without a status (RFC 5819 §2 lets the
+            // server leave out a STATUS it cannot give).
+            Response::Selected(Err(_)) => {}
+            other => return self.wrong_response(&job.tag, &other),
+        }
+        self.list_status_continue(job);
     }
 
     pub(super) fn append(

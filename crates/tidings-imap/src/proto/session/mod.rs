@@ -61,6 +61,7 @@ pub(crate) enum Pending {
     Select(mailboxes::SelectJob),
     Status(mailboxes::StatusJob),
     List(mailboxes::ListJob),
+    ListStatus(mailboxes::ListStatusJob),
     Done(mailboxes::DoneJob),
     Append(mailboxes::AppendJob),
     Sync(Then),
@@ -91,7 +92,7 @@ enum Input {
     Event(Event),
     Error(ServerError),
     /// A literal the session cannot take was announced where it cannot be refused.
-    TooLarge(u32),
+    TooLarge(u64),
 }
 
 /// One IMAP session (RFC 9051 IMAP4rev2 and RFC 3501 IMAP4rev1), from greeting to close,
@@ -603,6 +604,7 @@ impl SessionCore for Session {
             Pending::Select(job) => self.select_resolved(job, response),
             Pending::Status(job) => self.status_resolved(job, response),
             Pending::List(job) => self.list_resolved(job, response),
+            Pending::ListStatus(job) => self.list_status_resolved(job, response),
             Pending::Done(job) => self.done_resolved(job, response),
             Pending::Append(job) => self.append_resolved(job, response),
             Pending::Sync(then) => self.sync_resolved(then, response),

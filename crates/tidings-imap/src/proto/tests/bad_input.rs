@@ -25,6 +25,23 @@ fn a_non_synchronizing_literal_of_4_gb_ends_the_session() {
 }
 
 #[test]
+fn a_non_synchronizing_literal_beyond_32_bits_ends_the_session_and_its_octets_never_run() {
+    // RFC 9051 §9 counts literals with number64: `{4294967296+}` announces a literal too, and
+    // the octets after it are the client's literal data, not commands.
+    for (count, shown) in [("4294967296", "4294967296"), ("99999999999999999999999", "18446744073709551615")] {
+        let mut store = FakeStore::new();
+        let mut session = logged_in(&mut store);
+        store.log.clear();
+        session.feed(format!("a1 APPEND INBOX {{{count}+}}\r\na2 CREATE Smuggled\r\n").as_bytes());
+        let (step, output) = drive(&mut session, &mut store);
+        assert_eq!(step, Step::Close);
+        assert_eq!(output, format!("* BYE [TOOBIG] Literal of {shown} octets is over the limit of 26279936\r\n"));
+        assert!(store.log.is_empty(), "{:?}", store.log);
+        assert!(!store.mailboxes.contains_key("Smuggled"));
+    }
+}
+
+#[test]
 fn a_literal_count_beyond_32_bits_is_a_syntax_error() {
     let mut store = FakeStore::new();
     let mut session = logged_in(&mut store);

@@ -213,6 +213,34 @@ fn list_extended_selects_subscribed_and_returns_status() {
 }
 
 #[test]
+fn list_status_counts_deleted_messages_as_status_does() {
+    // RFC 5819 §2: LIST-STATUS gives what STATUS would, DELETED included.
+    let mut store = store_with(3);
+    store.set_flags(INBOX, 1, flags(&[SystemFlag::Deleted]));
+    store.set_flags(INBOX, 3, flags(&[SystemFlag::Seen, SystemFlag::Deleted]));
+    store.mailboxes.insert("Lists".into(), FakeMailbox::new(9, None));
+    store.mailboxes.insert("Lists/rust".into(), FakeMailbox::new(10, None));
+    store.mailboxes.remove("Lists");
+    let mut session = logged_in(&mut store);
+    let status = chat(&mut session, &mut store, "s1 STATUS INBOX (DELETED MESSAGES)\r\n");
+    assert_eq!(status, "* STATUS INBOX (DELETED 2 MESSAGES 3)\r\ns1 OK STATUS completed\r\n");
+    let output = chat(&mut session, &mut store, "l1 LIST \"\" * RETURN (STATUS (DELETED MESSAGES UNSEEN))\r\n");
+    assert_eq!(
+        output,
+        "* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+         * STATUS INBOX (DELETED 2 MESSAGES 3 UNSEEN 2)\r\n\
+         * LIST (\\NonExistent \\HasChildren) \"/\" Lists\r\n\
+         * LIST (\\HasNoChildren) \"/\" Lists/rust\r\n\
+         * STATUS Lists/rust (DELETED 0 MESSAGES 0 UNSEEN 0)\r\n\
+         * LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n\
+         * STATUS Sent (DELETED 0 MESSAGES 0 UNSEEN 0)\r\n\
+         * LIST (\\HasNoChildren \\Trash) \"/\" Trash\r\n\
+         * STATUS Trash (DELETED 0 MESSAGES 0 UNSEEN 0)\r\n\
+         l1 OK LIST completed\r\n"
+    );
+}
+
+#[test]
 fn lsub_lists_subscriptions_with_unsubscribed_parents_as_noselect() {
     let mut store = FakeStore::new();
     store.mailboxes.insert("Lists".into(), FakeMailbox::new(9, None));
