@@ -33,7 +33,7 @@ pub use mailbox::{
 };
 pub use op::{Op, Outcome};
 pub use session::{OUTPUT_BYTES_HIGH_WATER, SessionCore, Step};
-pub use shard::{SHARD_COUNT_MAX, ShardId, ShardMap};
+pub use shard::{SHARD_COUNT_MAX, ShardId, ShardMap, address_hash};
 
 /// The mailbox every account has and POP3 serves (RFC 9051 §5.1, RFC 1939 "maildrop").
 pub const INBOX: &str = "INBOX";

@@ -54,10 +54,16 @@ impl ShardMap {
 
     /// The shard owning `address`'s account.
     pub fn shard_of(&self, address: &Address) -> ShardId {
-        // Hashes the octets of `local@domain`, the address as written.
-        let hash = fnv1a(address.domain().as_bytes(), fnv1a(b"@", fnv1a(address.local_part().as_bytes(), FNV_OFFSET)));
-        ShardId((hash % u64::from(self.count)) as u16)
+        ShardId((address_hash(address) % u64::from(self.count)) as u16)
     }
+}
+
+/// A stable 64-bit FNV-1a hash of the octets of `local@domain`, the canonical address as written.
+///
+/// It places accounts on shards, so its values are fixed forever; it also tells maildrops apart in
+/// identifiers that must differ between accounts (POP3 UIDL). Not a cryptographic hash.
+pub fn address_hash(address: &Address) -> u64 {
+    fnv1a(address.domain().as_bytes(), fnv1a(b"@", fnv1a(address.local_part().as_bytes(), FNV_OFFSET)))
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

@@ -221,13 +221,16 @@ impl Pop3Handler {
         };
         match settings.directory.store().mailbox(&account, INBOX).await {
             Ok(Some(listing)) => {
+                // RFC 1939 §7 asks only for uniqueness within a maildrop; the account's hash makes the
+                // identifiers differ between maildrops too, so a client holding several never confuses them.
+                let maildrop = tidings_core::address_hash(&account) as u32;
                 let messages = listing
                     .messages
                     .iter()
                     .map(|m| MessageInfo {
                         uid: m.uid,
                         size: m.size,
-                        unique_id: format!("{:08x}{:08x}", listing.uidvalidity, m.uid),
+                        unique_id: format!("{maildrop:08x}{:08x}{:08x}", listing.uidvalidity, m.uid),
                     })
                     .collect();
                 info!(peer = %self.peer, %account, "pop3: logged in");
