@@ -13,6 +13,7 @@
 //! ```
 
 mod address;
+mod chat;
 pub mod date;
 mod flags;
 mod mailbox;
@@ -23,6 +24,10 @@ mod shard;
 
 pub use address::{
     Address, AddressError, DOMAIN_BYTES_MAX, LOCAL_PART_BYTES_MAX, PATH_BYTES_MAX, Path, is_valid_domain, parse_path,
+};
+pub use chat::{
+    CHAT_BODY_BYTES_MAX, ChatMessage, Frontend, HistoryBound, HistoryQuery, MessageKind, NICK_BYTES_MAX, Presence,
+    PresenceStatus, ROOM_NAME_BYTES_MAX, RoomModes, RoomName, RoomNameError, RoomRecord, TOPIC_BYTES_MAX, Topic,
 };
 pub use flags::{
     FlagChange, FlagError, Flags, KEYWORD_BYTES_MAX, KEYWORDS_PER_MESSAGE_MAX, SystemFlag, validate_keyword,

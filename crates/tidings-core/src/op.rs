@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{Address, FlagChange, Flags, MessageMeta};
+use crate::{Address, ChatMessage, FlagChange, Flags, MessageMeta, PresenceStatus, RoomModes, RoomName};
 
 /// One state change on one shard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +147,65 @@ pub enum Op {
         /// UIDs to remove.
         uids: Vec<u32>,
     },
+    /// Creates a chat room on the room's shard ([`crate::ShardMap::shard_of_room`]). When the room
+    /// exists: fails with `RoomExists` if `exclusive`, else changes nothing.
+    CreateRoom {
+        /// The room.
+        room: RoomName,
+        /// Unix milliseconds.
+        created_ms: i64,
+        /// The modes a new room starts with.
+        modes: RoomModes,
+        /// Whether an existing room is an error.
+        exclusive: bool,
+    },
+    /// Sets a room's topic (empty text clears it). Fails with `NoSuchRoom`.
+    SetTopic {
+        /// The room.
+        room: RoomName,
+        /// The topic, at most [`crate::TOPIC_BYTES_MAX`] octets.
+        text: String,
+        /// Who set it.
+        setter: String,
+        /// Unix milliseconds.
+        at_ms: i64,
+    },
+    /// Replaces a room's modes. Fails with `NoSuchRoom`.
+    SetRoomModes {
+        /// The room.
+        room: RoomName,
+        /// The new modes.
+        modes: RoomModes,
+    },
+    /// Appends a message to a room's history (creating the room with `+nt` if it has gone); the
+    /// store assigns the next sequence number ([`Outcome::Posted`]).
+    Post {
+        /// The message; its `seq` is ignored.
+        message: ChatMessage,
+    },
+    /// Records an account's presence. Fails with `NoSuchAccount`.
+    SetPresence {
+        /// The account.
+        address: Address,
+        /// The status.
+        status: PresenceStatus,
+        /// Away message.
+        message: Option<String>,
+        /// Unix milliseconds: the account's last-seen time.
+        at_ms: i64,
+    },
+    /// Adds a room to (or removes it from) an account's rooms, the list a client rejoins on login.
+    /// Fails with `NoSuchAccount`.
+    SetRoomMembership {
+        /// The account.
+        address: Address,
+        /// The room.
+        room: RoomName,
+        /// Member or not.
+        member: bool,
+        /// Unix milliseconds.
+        at_ms: i64,
+    },
 }
 
 impl Op {
@@ -165,6 +224,12 @@ impl Op {
             Op::SetFlags { .. } => "set-flags",
             Op::Copy { .. } => "copy",
             Op::Expunge { .. } => "expunge",
+            Op::CreateRoom { .. } => "create-room",
+            Op::SetTopic { .. } => "set-topic",
+            Op::SetRoomModes { .. } => "set-room-modes",
+            Op::Post { .. } => "post",
+            Op::SetPresence { .. } => "set-presence",
+            Op::SetRoomMembership { .. } => "set-room-membership",
         }
     }
 
@@ -209,6 +274,13 @@ impl Op {
             | Op::SetFlags { address, .. }
             | Op::Copy { address, .. }
             | Op::Expunge { address, .. } => std::slice::from_ref(address),
+            // Chat ops change no mailbox: watchers of mail are not woken for them.
+            Op::CreateRoom { .. }
+            | Op::SetTopic { .. }
+            | Op::SetRoomModes { .. }
+            | Op::Post { .. }
+            | Op::SetPresence { .. }
+            | Op::SetRoomMembership { .. } => &[],
         }
     }
 
@@ -248,4 +320,9 @@ pub enum Outcome {
     },
     /// An [`Op::Expunge`]: the UIDs removed, ascending.
     Expunged(Vec<u32>),
+    /// An [`Op::Post`]: the message's sequence number in its room.
+    Posted {
+        /// From 1, without gaps, in apply order.
+        seq: u64,
+    },
 }

@@ -56,6 +56,11 @@ impl ShardMap {
     pub fn shard_of(&self, address: &Address) -> ShardId {
         ShardId((address_hash(address) % u64::from(self.count)) as u16)
     }
+
+    /// The shard owning a chat room: FNV-1a of its canonical name.
+    pub fn shard_of_room(&self, room: &crate::RoomName) -> ShardId {
+        ShardId((fnv1a(room.as_str().as_bytes(), FNV_OFFSET) % u64::from(self.count)) as u16)
+    }
 }
 
 /// A stable 64-bit FNV-1a hash of the octets of `local@domain`, the canonical address as written.

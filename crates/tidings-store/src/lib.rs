@@ -38,7 +38,8 @@ pub use config::{DirectoryConfig, StoreConfig};
 pub use directory::{AccountError, Directory, LoginError, Resolution};
 pub use sqlite::SqliteStore;
 use tidings_core::{
-    Account, Address, MailboxInfo, MailboxSnapshot, MailboxSync, Op, Outcome, ShardId, ShardMap, StoredMessage,
+    Account, Address, ChatMessage, HistoryQuery, MailboxInfo, MailboxSnapshot, MailboxSync, Op, Outcome, Presence,
+    RoomName, RoomRecord, ShardId, ShardMap, StoredMessage,
 };
 
 /// A mailbox's state as a session sees it when it opens the mailbox.
@@ -98,6 +99,12 @@ pub enum StoreError {
     /// The mailbox name is not valid ([`tidings_core::canonical_mailbox_name`]).
     #[error("invalid mailbox name: {0}")]
     InvalidMailboxName(String),
+    /// `CreateRoom` (exclusive) for a room that exists.
+    #[error("room {0} already exists")]
+    RoomExists(RoomName),
+    /// The op names a room that does not exist.
+    #[error("no room {0}")]
+    NoSuchRoom(RoomName),
     /// The shard's queue is full: the caller should answer with a temporary failure.
     #[error("the store is overloaded; try again later")]
     Overloaded,
@@ -196,6 +203,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// The octets of one message, or `None` if it is gone.
     async fn message(&self, address: &Address, mailbox: &str, uid: u32) -> Result<Option<Bytes>, StoreError>;
+
+    /// A chat room, or `None` if it does not exist.
+    async fn room(&self, room: &RoomName) -> Result<Option<RoomRecord>, StoreError>;
+
+    /// Every chat room, sorted by name.
+    async fn rooms(&self) -> Result<Vec<RoomRecord>, StoreError>;
+
+    /// A page of a room's history, oldest first (empty for an unknown room or an unknown bound
+    /// id). `query.limit` is taken as at most 1,000.
+    async fn history(&self, room: &RoomName, query: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// An account's presence, or `None` if there is no such account.
+    async fn presence(&self, address: &Address) -> Result<Option<Presence>, StoreError>;
+
+    /// The rooms an account is a member of ([`Op::SetRoomMembership`]), sorted.
+    async fn room_memberships(&self, address: &Address) -> Result<Vec<RoomName>, StoreError>;
+
+    /// Submits `op` to the shard owning `room` and waits until it is durable.
+    async fn apply_room(&self, room: &RoomName, op: Op) -> Result<Outcome, StoreError> {
+        self.submit(self.shard_map().shard_of_room(room), op).await?.await
+    }
 
     /// Submits `op` to the shard owning `address` and waits until it is durable.
     async fn apply(&self, address: &Address, op: Op) -> Result<Outcome, StoreError> {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use tidings_chat::ChatConfig;
+use tidings_chat::line::LineConfig;
 use tidings_imap::server::ImapConfig;
 use tidings_net::PlaintextAuth;
 use tidings_net::tls::TlsConfig;
@@ -34,6 +36,10 @@ pub struct Config {
     pub pop3: Pop3Config,
     /// `[imap]`
     pub imap: ImapConfig,
+    /// `[chat]`: limits shared by the chat front-ends.
+    pub chat: ChatConfig,
+    /// `[line]`: the group-chat line protocol.
+    pub line: LineConfig,
     /// `[[listener]]`: every socket the server binds. Giving any replaces all the defaults.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -50,11 +56,14 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             pop3: Pop3Config::default(),
             imap: ImapConfig::default(),
+            chat: ChatConfig::default(),
+            line: LineConfig::default(),
             listeners: vec![
                 ListenerConfig::new(Service::Smtp, "127.0.0.1:2525"),
                 ListenerConfig::new(Service::Submission, "127.0.0.1:2587"),
                 ListenerConfig::new(Service::Pop3, "127.0.0.1:1110"),
                 ListenerConfig::new(Service::Imap, "127.0.0.1:1143"),
+                ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Line, "127.0.0.1:5555") },
             ],
         }
     }
@@ -119,6 +128,8 @@ pub enum Service {
     Pop3,
     /// IMAP (RFC 9051, RFC 3501).
     Imap,
+    /// The group-chat line protocol (PROTOCOLS.md §1); cleartext only.
+    Line,
 }
 
 impl Service {
@@ -129,6 +140,7 @@ impl Service {
             Service::Submission => "submission",
             Service::Pop3 => "pop3",
             Service::Imap => "imap",
+            Service::Line => "line",
         }
     }
 }
@@ -150,7 +162,7 @@ pub enum TlsMode {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// `smtp`, `submission`, `pop3` or `imap`.
+    /// `smtp`, `submission`, `pop3`, `imap` or `line`.
     pub service: Service,
     /// `IP:port`; port 0 picks a free port (see `--ready-file`).
     pub address: SocketAddr,
@@ -197,6 +209,7 @@ impl Config {
         self.smtp.validate().map_err(anyhow::Error::msg)?;
         self.pop3.validate().map_err(anyhow::Error::msg)?;
         self.imap.validate().map_err(anyhow::Error::msg)?;
+        self.chat.validate().map_err(anyhow::Error::msg)?;
         let mut seen = std::collections::BTreeSet::new();
         for l in &self.listeners {
             if l.address.port() != 0 && !seen.insert(l.address) {

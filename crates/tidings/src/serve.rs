@@ -52,6 +52,7 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
     } else {
         check_demo_passwords(&directory, &config).await?;
     }
+    let hub = tidings_chat::Hub::new(Arc::clone(&store), config.chat.hub_limits());
     let tls_config = tidings_net::tls::server_config(&config.tls, data, &config.server.hostname)?;
     let acceptor = TlsAcceptor::from(tls_config);
 
@@ -77,6 +78,7 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
             Service::Smtp | Service::Submission => config.smtp.connection_limits(),
             Service::Pop3 => config.pop3.connection_limits(),
             Service::Imap => config.imap.connection_limits(),
+            Service::Line => config.chat.connection_limits(),
         };
         let admissions = Arc::clone(admissions.entry(listener.service).or_insert_with(|| Admissions::new(limits)));
         let starttls = (listener.tls == TlsMode::Starttls).then(|| acceptor.clone());
@@ -125,6 +127,13 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
                     auth_failure_delay,
                     drive,
                 });
+                tokio::spawn(tidings_net::serve(socket, options, token, service));
+            }
+            Service::Line => {
+                if listener.tls != TlsMode::None {
+                    bail!("the line protocol listener on {} takes no TLS: set tls = \"none\"", listener.address);
+                }
+                let service = tidings_chat::line::LineService::new(Arc::clone(&hub), config.line.clone());
                 tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
         }

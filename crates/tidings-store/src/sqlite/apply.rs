@@ -37,7 +37,7 @@ impl From<rusqlite::Error> for ApplyError {
     }
 }
 
-fn refused<T>(e: StoreError) -> Result<T, ApplyError> {
+pub(super) fn refused<T>(e: StoreError) -> Result<T, ApplyError> {
     Err(ApplyError::Refused(e))
 }
 
@@ -83,6 +83,7 @@ pub(super) fn apply(tx: &Connection, op: &Op) -> Result<Applied, ApplyError> {
             tx.prepare_cached("DELETE FROM blobs WHERE refs <= 0")?.execute([])?;
             tx.prepare_cached("DELETE FROM mailboxes WHERE account_id = ?1")?.execute(params![account])?;
             tx.prepare_cached("DELETE FROM subscriptions WHERE account_id = ?1")?.execute(params![account])?;
+            tx.prepare_cached("DELETE FROM room_members WHERE account_id = ?1")?.execute(params![account])?;
             tx.prepare_cached("DELETE FROM accounts WHERE id = ?1")?.execute(params![account])?;
             Ok(Outcome::Done.into())
         }
@@ -318,6 +319,12 @@ pub(super) fn apply(tx: &Connection, op: &Op) -> Result<Applied, ApplyError> {
             }
             Ok(Outcome::Expunged(removed).into())
         }
+        Op::CreateRoom { .. }
+        | Op::SetTopic { .. }
+        | Op::SetRoomModes { .. }
+        | Op::Post { .. }
+        | Op::SetPresence { .. }
+        | Op::SetRoomMembership { .. } => super::chat::apply(tx, op),
     }
 }
 
@@ -354,7 +361,7 @@ pub(super) fn account_id(tx: &Connection, address: &Address) -> rusqlite::Result
         .optional()
 }
 
-fn require_account(tx: &Connection, address: &Address) -> Result<i64, ApplyError> {
+pub(super) fn require_account(tx: &Connection, address: &Address) -> Result<i64, ApplyError> {
     account_id(tx, address)?.map_or_else(|| refused(StoreError::NoSuchAccount(address.clone())), Ok)
 }
 

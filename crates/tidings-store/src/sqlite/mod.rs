@@ -10,6 +10,7 @@
 //! ```
 
 mod apply;
+mod chat;
 mod schema;
 mod writer;
 
@@ -25,8 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use tidings_core::{
-    Account, Address, Flags, MailboxInfo, MailboxSnapshot, MailboxStatus, MailboxSync, MessageMeta, Op,
-    SHARD_COUNT_MAX, ShardId, ShardMap, StoredMessage,
+    Account, Address, ChatMessage, Flags, HistoryQuery, MailboxInfo, MailboxSnapshot, MailboxStatus, MailboxSync,
+    MessageMeta, Op, Presence, RoomName, RoomRecord, SHARD_COUNT_MAX, ShardId, ShardMap, StoredMessage,
 };
 
 use crate::{LogEntry, MailboxListing, MessageSummary, Pending, Store, StoreConfig, StoreError};
@@ -427,6 +428,32 @@ impl Store for SqliteStore {
             .map(|data| data.map(Bytes::from))
         })
         .await
+    }
+
+    async fn room(&self, room: &RoomName) -> Result<Option<RoomRecord>, StoreError> {
+        let name = room.clone();
+        self.read(self.map.shard_of_room(room), move |conn| chat::read_room(conn, &name)).await
+    }
+
+    async fn rooms(&self) -> Result<Vec<RoomRecord>, StoreError> {
+        let mut all = self.read_all(chat::read_rooms).await?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    async fn history(&self, room: &RoomName, query: HistoryQuery) -> Result<Vec<ChatMessage>, StoreError> {
+        let name = room.clone();
+        self.read(self.map.shard_of_room(room), move |conn| chat::read_history(conn, &name, &query)).await
+    }
+
+    async fn presence(&self, address: &Address) -> Result<Option<Presence>, StoreError> {
+        let address2 = address.clone();
+        self.read(self.map.shard_of(address), move |conn| chat::read_presence(conn, &address2)).await
+    }
+
+    async fn room_memberships(&self, address: &Address) -> Result<Vec<RoomName>, StoreError> {
+        let address2 = address.clone();
+        self.read(self.map.shard_of(address), move |conn| chat::read_memberships(conn, &address2)).await
     }
 }
 

@@ -82,6 +82,45 @@ ALTER TABLE accounts ADD COLUMN last_uidvalidity INTEGER NOT NULL DEFAULT 0;
 UPDATE accounts SET last_uidvalidity =
     (SELECT COALESCE(MAX(uidvalidity), 0) FROM mailboxes WHERE account_id = accounts.id);
 "#,
+    r#"
+-- Chat. A room lives on the shard its name hashes to; its messages are numbered from 1 in
+-- delivery order (last_seq is the newest). Modes are the RoomModes of tidings-core, as JSON.
+CREATE TABLE rooms (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created_ms  INTEGER NOT NULL,
+    topic       TEXT,
+    topic_setter TEXT,
+    topic_ms    INTEGER,
+    modes       TEXT NOT NULL,
+    last_seq    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE chat_messages (
+    room_id  INTEGER NOT NULL REFERENCES rooms(id),
+    seq      INTEGER NOT NULL,
+    msgid    TEXT NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    nick     TEXT NOT NULL,
+    account  TEXT,
+    via      TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    body     TEXT NOT NULL,
+    PRIMARY KEY (room_id, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX chat_messages_msgid ON chat_messages(msgid);
+CREATE INDEX chat_messages_time ON chat_messages(room_id, at_ms);
+
+-- An account's rooms (on the account's shard) and its presence.
+CREATE TABLE room_members (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    room       TEXT NOT NULL,
+    since_ms   INTEGER NOT NULL,
+    PRIMARY KEY (account_id, room)
+) WITHOUT ROWID;
+ALTER TABLE accounts ADD COLUMN presence TEXT NOT NULL DEFAULT 'offline';
+ALTER TABLE accounts ADD COLUMN presence_message TEXT;
+ALTER TABLE accounts ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Opens the shard database at `path` with the settings every connection uses: WAL journal,

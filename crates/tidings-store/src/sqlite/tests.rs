@@ -512,3 +512,62 @@ async fn watchers_of_an_account_hear_of_its_changes_only() {
     assert!(watch_ta.has_changed().unwrap());
     drop(watch_bob.borrow_and_update());
 }
+
+fn post(room: &str, id: &str, at_ms: i64, body: &str) -> Op {
+    Op::Post {
+        message: tidings_core::ChatMessage {
+            id: id.into(),
+            room: room.parse().unwrap(),
+            seq: 0,
+            at_ms,
+            nick: "tim".into(),
+            account: None,
+            via: tidings_core::Frontend::Line,
+            kind: tidings_core::MessageKind::Text,
+            body: body.into(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn chat_history_pages_in_delivery_order_and_survives_reopening() {
+    use tidings_core::{HistoryBound, HistoryQuery, RoomModes, RoomName};
+    let dir = temp_dir("chat");
+    let room: RoomName = "#Cooking".parse().unwrap();
+    assert_eq!(room.as_str(), "#cooking");
+    {
+        let store = SqliteStore::open(&dir, &StoreConfig::default()).unwrap();
+        // Queued together, applied in queue order: sequence numbers follow it.
+        let shard = store.shard_map().shard_of_room(&room);
+        let mut pendings = Vec::new();
+        for i in 1..=10 {
+            pendings.push(
+                store.submit(shard, post("#cooking", &format!("id{i:02}"), 1000 + i, &format!("m{i}"))).await.unwrap(),
+            );
+        }
+        for (i, pending) in pendings.into_iter().enumerate() {
+            assert_eq!(pending.await, Ok(Outcome::Posted { seq: i as u64 + 1 }));
+        }
+        let create =
+            |exclusive| Op::CreateRoom { room: room.clone(), created_ms: 1, modes: RoomModes::new_room(), exclusive };
+        assert_eq!(store.apply_room(&room, create(false)).await, Ok(Outcome::Done));
+        assert_eq!(store.apply_room(&room, create(true)).await, Err(StoreError::RoomExists(room.clone())));
+        let topic = Op::SetTopic { room: room.clone(), text: "soup".into(), setter: "tim".into(), at_ms: 5 };
+        assert_eq!(store.apply_room(&room, topic).await, Ok(Outcome::Done));
+    }
+    let store = SqliteStore::open(&dir, &StoreConfig::default()).unwrap();
+    let record = store.room(&room).await.unwrap().unwrap();
+    assert_eq!((record.last_seq, record.topic.unwrap().text, record.modes), (10, "soup".into(), RoomModes::new_room()));
+    let bodies = |page: Vec<tidings_core::ChatMessage>| page.into_iter().map(|m| m.body).collect::<Vec<_>>();
+    let q = |after, before, limit| HistoryQuery { after, before, limit };
+    assert_eq!(bodies(store.history(&room, q(None, None, 3)).await.unwrap()), ["m8", "m9", "m10"]);
+    let before = Some(HistoryBound::Id("id08".into()));
+    assert_eq!(bodies(store.history(&room, q(None, before, 2)).await.unwrap()), ["m6", "m7"]);
+    let after = Some(HistoryBound::Seq(2));
+    assert_eq!(bodies(store.history(&room, q(after, None, 2)).await.unwrap()), ["m3", "m4"]);
+    let (after, before) = (Some(HistoryBound::Time(1002)), Some(HistoryBound::Time(1005)));
+    assert_eq!(bodies(store.history(&room, q(after, before, 10)).await.unwrap()), ["m3", "m4"]);
+    let unknown = Some(HistoryBound::Id("nope".into()));
+    assert!(store.history(&room, q(None, unknown, 10)).await.unwrap().is_empty());
+    assert_eq!(store.rooms().await.unwrap().len(), 1);
+}
