@@ -215,3 +215,38 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod size {
+    /// Every idle line-protocol connection is one of these futures: keep it small (a join or post
+    /// in progress is boxed separately).
+    #[tokio::test]
+    async fn an_idle_session_future_stays_small() {
+        use std::sync::Arc;
+        let dir = std::env::temp_dir().join(format!("probe-{}", std::process::id()));
+        let store: Arc<dyn tidings_store::Store> =
+            Arc::new(tidings_store::SqliteStore::open(&dir, &Default::default()).unwrap());
+        let hub = crate::Hub::new(store, Default::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (tcp, peer) = listener.accept().await.unwrap();
+        let admissions = tidings_net::Admissions::new(tidings_net::ConnectionLimits {
+            connections_max: 10,
+            connections_per_ip_max: 10,
+        });
+        let controller = tidings_net::ShutdownController::new();
+        let accepted = tidings_net::Accepted {
+            stream: tidings_net::Stream::Plain(tcp),
+            peer,
+            local: addr,
+            id: 1,
+            shutdown: controller.token(),
+            admission: admissions.admit(peer.ip()).unwrap(),
+        };
+        let service = super::LineService::new(hub, Default::default());
+        let fut = tidings_net::Service::handle(service, accepted);
+        let size = std::mem::size_of_val(&fut);
+        assert!(size < 4096, "line session future: {size} octets");
+    }
+}

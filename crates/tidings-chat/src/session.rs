@@ -150,7 +150,9 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
                 last_input = tokio::time::Instant::now();
                 for framed in lines {
                     let flow = match framed {
-                        Framed::Line(line) => session.line(&line).await,
+                        // Boxed: the handling future (joins, posts) is large and short-lived; an idle
+                        // session should not carry room for it.
+                        Framed::Line(line) => Box::pin(session.line(&line)).await,
                         Framed::TooLong => session.line_too_long(),
                     };
                     if let Flow::Close(reason) = flow {

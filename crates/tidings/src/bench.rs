@@ -6,6 +6,9 @@
 //!   mailbox, repeatedly; reports messages and octets per second.
 //! - `bench idle`: opens N connections that say nothing and reports the server's resident memory
 //!   per connection (read from `/proc/<pid>/status`).
+//! - `bench fanout`: N line-protocol members in one room, one more member posting M lines; reports
+//!   deliveries per second (members × lines, until every member has every line) and delivery
+//!   latency percentiles, and with `--pid` the server's memory per joined member.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -64,6 +67,26 @@ pub enum Load {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Chat fan-out over the line protocol: `members` connections join one group, then a sender
+    /// posts `messages` lines; every member must receive every line. The server's line-protocol
+    /// flood limit must be off (`[line] flood_lines_per_sec = 0`) for the sender.
+    Fanout {
+        /// Line-protocol server address.
+        #[arg(long, default_value = "127.0.0.1:5555")]
+        server: SocketAddr,
+        /// Group (room `#group`).
+        #[arg(long, default_value = "bench")]
+        group: String,
+        /// Receiving members.
+        #[arg(long, default_value_t = 2000)]
+        members: usize,
+        /// Lines the sender posts (one at a time: each waits for its own echo).
+        #[arg(long, default_value_t = 20)]
+        messages: usize,
+        /// The server's process id: report its VmRSS per joined member.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
     /// Idle connections and the server's memory for them.
     Idle {
         /// Server address to connect to.
@@ -75,6 +98,10 @@ pub enum Load {
         /// Connections to open.
         #[arg(long, default_value_t = 1000)]
         connections: usize,
+        /// Line protocol: each connection joins this group (as `idleN`) and waits to see its own
+        /// join, instead of waiting for a greeting.
+        #[arg(long)]
+        join_group: Option<String>,
     },
 }
 
@@ -93,7 +120,12 @@ pub fn run(load: Load) -> anyhow::Result<()> {
                 let login = ImapLogin { server, user, password, mailbox };
                 fetch(&login, fill, size, connections, rounds).await
             }
-            Load::Idle { server, pid, connections } => idle(server, pid, connections).await,
+            Load::Idle { server, pid, connections, join_group } => {
+                idle(server, pid, connections, join_group.as_deref()).await
+            }
+            Load::Fanout { server, group, members, messages, pid } => {
+                fanout(server, &group, members, messages, pid).await
+            }
         }
     })
 }
@@ -351,14 +383,27 @@ fn literal_length(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-async fn idle(server: SocketAddr, pid: u32, connections: usize) -> anyhow::Result<()> {
+async fn idle(server: SocketAddr, pid: u32, connections: usize, join_group: Option<&str>) -> anyhow::Result<()> {
     let before = rss_kib(pid)?;
     let mut open = Vec::with_capacity(connections);
-    for _ in 0..connections {
+    for i in 0..connections {
         let mut stream = TcpStream::connect(server).await.with_context(|| format!("cannot connect to {server}"))?;
-        // Wait for the greeting so the server has set the session up.
-        let mut greeting = [0u8; 512];
-        let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut greeting).await?;
+        if let Some(group) = join_group {
+            stream.write_all(format!("JOIN {group} idle{i}\n").as_bytes()).await?;
+            let own = format!("idle{i} has joined");
+            let mut read = BufReader::new(&mut stream);
+            let mut line = String::new();
+            while line.trim_end() != own {
+                line.clear();
+                if read.read_line(&mut line).await? == 0 {
+                    bail!("idle{i}: the server closed the connection while joining");
+                }
+            }
+        } else {
+            // Wait for the greeting so the server has set the session up.
+            let mut greeting = [0u8; 512];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut greeting).await?;
+        }
         open.push(stream);
     }
     let after = rss_kib(pid)?;
@@ -369,6 +414,104 @@ async fn idle(server: SocketAddr, pid: u32, connections: usize) -> anyhow::Resul
         per / 1024.0
     );
     drop(open);
+    Ok(())
+}
+
+async fn fanout(
+    server: SocketAddr,
+    group: &str,
+    members: usize,
+    messages: usize,
+    pid: Option<u32>,
+) -> anyhow::Result<()> {
+    let before = pid.map(rss_kib).transpose()?;
+    let mut readers = Vec::with_capacity(members);
+    let started = Instant::now();
+    for i in 0..members {
+        let stream = TcpStream::connect(server).await.with_context(|| format!("cannot connect to {server}"))?;
+        let (read, mut write) = stream.into_split();
+        write.write_all(format!("JOIN {group} member{i}\n").as_bytes()).await?;
+        let mut read = BufReader::new(read);
+        // Wait for our own join, so the next member joins a room that has us in it.
+        let own = format!("member{i} has joined");
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if read.read_line(&mut line).await? == 0 {
+                bail!("member{i}: the server closed the connection while joining");
+            }
+            if line.trim_end() == own {
+                break;
+            }
+        }
+        readers.push((read, write));
+    }
+    let joined_secs = started.elapsed().as_secs_f64();
+    let after = pid.map(rss_kib).transpose()?;
+    // Every member counts the sender's lines and notes when each arrived.
+    let sent_at = std::sync::Arc::new(std::sync::Mutex::new(vec![None::<Instant>; messages]));
+    let mut tasks = Vec::with_capacity(members);
+    for (mut read, write) in readers {
+        let sent_at = std::sync::Arc::clone(&sent_at);
+        tasks.push(tokio::spawn(async move {
+            let _keep = write;
+            let mut latencies = Vec::with_capacity(messages);
+            let mut line = String::new();
+            while latencies.len() < messages {
+                line.clear();
+                if read.read_line(&mut line).await? == 0 {
+                    bail!("a member was disconnected: {}", line.trim_end());
+                }
+                if let Some(n) = line.trim_end().strip_prefix("sender: m").and_then(|n| n.parse::<usize>().ok()) {
+                    let at = sent_at.lock().expect("lock")[n.min(messages - 1)];
+                    latencies.push(at.map_or(0, |t| t.elapsed().as_micros() as u64));
+                }
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let stream = TcpStream::connect(server).await?;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    write.write_all(format!("JOIN {group} sender\n").as_bytes()).await?;
+    let start = Instant::now();
+    let mut line = String::new();
+    for n in 0..messages {
+        sent_at.lock().expect("lock")[n] = Some(Instant::now());
+        write.write_all(format!("m{n}\n").as_bytes()).await?;
+        let echo = format!("sender: m{n}");
+        loop {
+            line.clear();
+            if read.read_line(&mut line).await? == 0 {
+                bail!("the sender was disconnected (is [line] flood_lines_per_sec = 0?)");
+            }
+            if line.trim_end() == echo {
+                break;
+            }
+        }
+    }
+    let mut latencies = Vec::with_capacity(members * messages);
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    let deliveries = members * messages;
+    println!(
+        "fanout: {members} members joined in {joined_secs:.2} s; {messages} messages -> {deliveries} deliveries in {secs:.3} s: {:.0} deliveries/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        deliveries as f64 / secs,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    if let (Some(before), Some(after)) = (before, after) {
+        let per = after.saturating_sub(before) as f64 * 1024.0 / members as f64;
+        println!(
+            "fanout: server VmRSS {before} KiB -> {after} KiB with {members} joined members: {per:.0} octets ({:.2} KiB) per member",
+            per / 1024.0
+        );
+    }
     Ok(())
 }
 

@@ -1115,3 +1115,6 @@ impl Hub {
         self.store.history(name, query).await
     }
 }
+
+#[cfg(test)]
+mod tests;
