@@ -141,6 +141,7 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
         info!(service = listener.service.name(), %address, tls = ?listener.tls, "listening");
         bound.push((listener.service.name(), address, listener.tls));
     }
+    let mut udp_bound = None;
     if let Some(address) = config.udp.bind_address().map_err(anyhow::Error::msg)? {
         let socket = tokio::net::UdpSocket::bind(address)
             .await
@@ -160,10 +161,10 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
         let service = UdpService::new(Arc::clone(&hub), socket, core, log);
         tokio::spawn(service.run(controller.token()));
         info!(service = "udp", %address, "listening");
-        bound.push(("udp", address, TlsMode::None));
+        udp_bound = Some(address);
     }
     if let Some(path) = ready_file {
-        write_ready_file(&path, &bound)?;
+        write_ready_file(&path, &bound, udp_bound)?;
     }
     info!(hostname = %config.server.hostname, data = %data.display(), "tidings is ready");
 
@@ -258,9 +259,9 @@ async fn check_demo_passwords(directory: &Directory, config: &Config) -> anyhow:
 }
 
 /// Writes the bound listeners as TOML, atomically (temporary file, then rename), so a reader
-/// polling for the file never sees half of it. Each is a `[[listener]]` with its service name
-/// (the UDP chat server's is `udp`), address and TLS mode.
-fn write_ready_file(path: &Path, bound: &[(&str, SocketAddr, TlsMode)]) -> anyhow::Result<()> {
+/// polling for the file never sees half of it. Each TCP listener is a `[[listener]]` with its
+/// service name, address and TLS mode; the UDP chat server, when on, is `[udp] address`.
+fn write_ready_file(path: &Path, bound: &[(&str, SocketAddr, TlsMode)], udp: Option<SocketAddr>) -> anyhow::Result<()> {
     let mut text = format!("pid = {}\n", std::process::id());
     for (service, address, tls) in bound {
         let tls = match tls {
@@ -269,6 +270,9 @@ fn write_ready_file(path: &Path, bound: &[(&str, SocketAddr, TlsMode)]) -> anyho
             TlsMode::None => "none",
         };
         text.push_str(&format!("\n[[listener]]\nservice = \"{service}\"\naddress = \"{address}\"\ntls = \"{tls}\"\n"));
+    }
+    if let Some(address) = udp {
+        text.push_str(&format!("\n[udp]\naddress = \"{address}\"\n"));
     }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
