@@ -316,18 +316,18 @@ def test_chat_server_serves_its_cluster_file_address_and_logs_each_event_with_v(
     assert a.ask("Hi") == "<Linh> Hi"
     a.send("/quit")
 
-    def logged():
-        events = [m.group(1) for m in map(LOG_LINE.match, server.stdout().splitlines()) if m]
-        return events if any(e.endswith(" quits") for e in events) else None
+    def events():
+        return [m.group(1) for m in map(LOG_LINE.match, server.stdout().splitlines()) if m]
 
-    events = wait_until(logged, TIMEOUT, "the quit in the event log")
-    assert events[0] == f"Server listens on {HOST}:{port} (ordering total, chat rooms #1 to #10)"
-    client = re.search(r"^Client (\d+) is new at " + re.escape(a.name) + "$", "\n".join(events), re.M)
-    assert client, events
+    client = wait_until(lambda: re.search(r"^Client (\d+) is new at " + re.escape(a.name) + "$",
+                                          "\n".join(events()), re.M), TIMEOUT, "the client in the event log")
     n = client.group(1)
+    wait_until(lambda: f"Client {n} quits" in events(), TIMEOUT, "the quit in the event log")
+    logged = events()
+    assert logged[0] == f"Server listens on {HOST}:{port} (ordering total, chat rooms #1 to #10)"
     for event in (f"Client {n} joins chat room #3", f'Client {n} sets nickname "Linh"',
-                  f'Client {n} posts "Hi" to chat room #3', f"Client {n} quits"):
-        assert event in events, (event, events)
+                  f'Client {n} posts "Hi" to chat room #3'):
+        assert event in logged, (event, logged)
     every_line = server.stdout().splitlines()
     assert all(LOG_LINE.match(line) for line in every_line), every_line
     assert server.stop() == 0

@@ -75,7 +75,7 @@ pub fn run_server(args: ServerArgs, verbose: bool) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot open the store in {}", data.display()))?,
         );
         let hub = tidings_chat::Hub::new(store, config.chat.hub_limits());
-        let socket = UdpSocket::bind(me.bind)
+        let socket = tidings_chat::udp::bind(me.bind, config.udp.socket_buffer_bytes)
             .await
             .with_context(|| format!("cannot bind UDP {} (server {} of the cluster file)", me.bind, args.index))?;
         if cluster.len() > 1 {

@@ -143,7 +143,7 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
     }
     let mut udp_bound = None;
     if let Some(address) = config.udp.bind_address().map_err(anyhow::Error::msg)? {
-        let socket = tokio::net::UdpSocket::bind(address)
+        let socket = tidings_chat::udp::bind(address, config.udp.socket_buffer_bytes)
             .await
             .with_context(|| format!("cannot bind UDP {address} for the UDP chat server ([udp] address)"))?;
         let address = socket.local_addr()?;

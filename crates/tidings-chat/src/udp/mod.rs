@@ -33,7 +33,7 @@ pub use self::cluster::{Cluster, ClusterError, OrderingMode, ServerAddrs, Server
 pub use self::core::{Answer, ClientId, CoreSettings, HubRequest, Output, UdpCore};
 pub use self::log::{LogEvent, log_line};
 pub use self::multicast::{Multicast, Solo};
-pub use self::service::{EventLog, UdpService};
+pub use self::service::{EventLog, UdpService, bind};
 
 use crate::Event;
 
@@ -65,6 +65,10 @@ pub struct UdpConfig {
     /// Octets of message text all clients together may have waiting; more are refused with `-ERR`
     /// (default 16 MiB).
     pub pending_bytes_max: usize,
+    /// Receive and send buffer of the socket, octets (default 4 MiB; the kernel may cap it, on
+    /// Linux at `net.core.rmem_max` and `wmem_max`). Datagrams that arrive while it is full are
+    /// lost, so it bounds how many clients may send at the same instant.
+    pub socket_buffer_bytes: usize,
 }
 
 impl Default for UdpConfig {
@@ -79,6 +83,7 @@ impl Default for UdpConfig {
             flood_burst: 1000,
             pending_max: 1000,
             pending_bytes_max: 16 << 20,
+            socket_buffer_bytes: 4 << 20,
         }
     }
 }
@@ -110,8 +115,16 @@ impl UdpConfig {
         if !(10..=ROOMS_MAX).contains(&self.rooms) {
             return Err(format!("[udp] rooms must be 10..={ROOMS_MAX} (the protocol promises at least 10)"));
         }
-        if self.clients_max == 0 || self.idle_timeout_secs == 0 || self.flood_burst == 0 || self.pending_max == 0 {
-            return Err("[udp] clients_max, idle_timeout_secs, flood_burst and pending_max must be positive".into());
+        if self.clients_max == 0
+            || self.idle_timeout_secs == 0
+            || self.flood_burst == 0
+            || self.pending_max == 0
+            || self.socket_buffer_bytes == 0
+        {
+            return Err(
+                "[udp] clients_max, idle_timeout_secs, flood_burst, pending_max and socket_buffer_bytes must be positive"
+                    .into(),
+            );
         }
         if !self.flood_datagrams_per_sec.is_finite() || self.flood_datagrams_per_sec < 0.0 {
             return Err("[udp] flood_datagrams_per_sec must be a number ≥ 0".into());

@@ -35,6 +35,21 @@ use crate::outbox::Received;
 /// seen whole and refused rather than silently cut.
 const RECEIVE_BUFFER_BYTES: usize = 65_536;
 
+/// Binds the server's UDP socket at `address` with receive and send buffers of `buffer_bytes`
+/// octets (as far as the kernel allows; a refusal leaves its default).
+///
+/// # Errors
+/// As [`UdpSocket::bind`].
+pub async fn bind(address: SocketAddr, buffer_bytes: usize) -> std::io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(address).await?;
+    let options = socket2::SockRef::from(&socket);
+    if let Err(e) = options.set_recv_buffer_size(buffer_bytes).and_then(|()| options.set_send_buffer_size(buffer_bytes))
+    {
+        debug!(%address, error = %e, "udp chat: socket buffers keep their default size");
+    }
+    Ok(socket)
+}
+
 /// Where the event log (`-v`) goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventLog {
