@@ -138,7 +138,7 @@ async fn client(server: SocketAddr) -> anyhow::Result<()> {
             received = socket.recv_from(&mut buffer) => {
                 // ICMP errors (no server yet) surface here on some systems: keep listening.
                 if let Ok((n, from)) = received
-                    && from == server
+                    && from_server(from, server)
                 {
                     let mut out = std::io::stdout().lock();
                     let text = String::from_utf8_lossy(&buffer[..n]);
@@ -153,6 +153,12 @@ async fn client(server: SocketAddr) -> anyhow::Result<()> {
     }
     socket.send_to(b"/quit", server).await.with_context(|| format!("cannot send to {server}"))?;
     Ok(())
+}
+
+/// Whether a datagram from `from` is the server's: from its address, or, when the server was
+/// given as an unspecified IP (`0.0.0.0:8000`, reached on a local address), from its port.
+fn from_server(from: SocketAddr, server: SocketAddr) -> bool {
+    from == server || (server.ip().is_unspecified() && from.port() == server.port())
 }
 
 /// Reads standard input line by line (a last line without LF counts) and sends each without its
@@ -206,6 +212,15 @@ mod tests {
     fn default_data_directories_carry_the_two_digit_index() {
         assert_eq!(default_data_dir(2), PathBuf::from("tidings-chat-S02"));
         assert_eq!(default_data_dir(123), PathBuf::from("tidings-chat-S123"));
+    }
+
+    #[test]
+    fn only_the_servers_datagrams_are_printed() {
+        let server: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        assert!(from_server(server, server));
+        assert!(!from_server("127.0.0.1:8001".parse().unwrap(), server));
+        assert!(!from_server("127.0.0.2:8000".parse().unwrap(), server));
+        assert!(from_server(server, "0.0.0.0:8000".parse().unwrap()));
     }
 
     #[test]

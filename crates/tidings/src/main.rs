@@ -30,7 +30,8 @@ use tracing_subscriber::prelude::*;
 #[command(version, about)]
 struct Cli {
     /// More output: -v adds a protocol transcript per connection ("[id] C: …" / "[id] S: …",
-    /// passwords never shown); -vv adds debug logs.
+    /// passwords never shown), and for chat-server its event log on standard output; -vv adds
+    /// debug logs.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
