@@ -67,6 +67,8 @@ class Server:
     DEFAULTS = {
         "server": {"hostname": "mx.test.example", "shutdown_grace_secs": 10},
         "auth": {"failure_delay_ms": 50},
+        # The UDP chat server would take the fixed port 8000: a free port instead (ready file).
+        "udp": {"address": "127.0.0.1:0"},
     }
 
     def __init__(self, workdir: Path, settings: dict | None = None, demo: bool = True,
@@ -85,12 +87,17 @@ class Server:
         for table, keys in (settings or {}).items():
             tables.setdefault(table, {}).update(keys)
         lines = []
+        # [udp] goes after the listeners, so that the first `address = "127.0.0.1:0"` in the file is
+        # still the first listener's.
+        udp = tables.pop("udp", None)
         for table, keys in tables.items():
             lines.append(f"[{table}]")
             lines += [f"{k} = {toml_value(v)}" for k, v in keys.items()]
             lines.append("")
         for service, tls in listeners or [("smtp", "starttls"), ("submission", "starttls"), ("pop3", "starttls")]:
             lines += ["[[listener]]", f'service = "{service}"', 'address = "127.0.0.1:0"', f'tls = "{tls}"', ""]
+        if udp is not None:
+            lines += ["[udp]"] + [f"{k} = {toml_value(v)}" for k, v in udp.items()] + [""]
         self.config_path.write_text("\n".join(lines))
 
     def start(self) -> "Server":
@@ -116,10 +123,13 @@ class Server:
         info = tomllib.loads(self.ready_path.read_text())
         self.listeners = {}
         self.bound = []
-        for entry in info["listener"]:
+        for entry in info.get("listener", []):
             host, port = entry["address"].rsplit(":", 1)
             self.listeners.setdefault(entry["service"], (host, int(port)))
             self.bound.append((entry["service"], entry["tls"], int(port)))
+        if "udp" in info:
+            host, port = info["udp"]["address"].rsplit(":", 1)
+            self.listeners["udp"] = (host, int(port))
         return self
 
     @property
@@ -143,6 +153,11 @@ class Server:
     @property
     def pop3_port(self) -> int:
         return self.port("pop3")
+
+    @property
+    def udp_address(self) -> tuple[str, int]:
+        """The UDP chat server's address (`[udp] address` in the ready file)."""
+        return self.listeners["udp"]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -18,6 +18,7 @@ mod id;
 pub mod line;
 mod outbox;
 pub mod session;
+pub mod udp;
 
 use std::borrow::Cow;
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use tidings_chat::ChatConfig;
 use tidings_chat::line::LineConfig;
+use tidings_chat::udp::UdpConfig;
 use tidings_imap::server::ImapConfig;
 use tidings_net::PlaintextAuth;
 use tidings_net::tls::TlsConfig;
@@ -40,6 +41,8 @@ pub struct Config {
     pub chat: ChatConfig,
     /// `[line]`: the group-chat line protocol.
     pub line: LineConfig,
+    /// `[udp]`: the classic UDP chat protocol.
+    pub udp: UdpConfig,
     /// `[[listener]]`: every socket the server binds. Giving any replaces all the defaults.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -58,6 +61,7 @@ impl Default for Config {
             imap: ImapConfig::default(),
             chat: ChatConfig::default(),
             line: LineConfig::default(),
+            udp: UdpConfig::default(),
             listeners: vec![
                 ListenerConfig::new(Service::Smtp, "127.0.0.1:2525"),
                 ListenerConfig::new(Service::Submission, "127.0.0.1:2587"),
@@ -210,6 +214,7 @@ impl Config {
         self.pop3.validate().map_err(anyhow::Error::msg)?;
         self.imap.validate().map_err(anyhow::Error::msg)?;
         self.chat.validate().map_err(anyhow::Error::msg)?;
+        self.udp.validate().map_err(anyhow::Error::msg)?;
         let mut seen = std::collections::BTreeSet::new();
         for l in &self.listeners {
             if l.address.port() != 0 && !seen.insert(l.address) {
@@ -231,6 +236,11 @@ impl Config {
                     l.address
                 );
             }
+        }
+        if let Some(address) = self.udp.bind_address().map_err(anyhow::Error::msg)?
+            && !address.ip().is_loopback()
+        {
+            bail!("--demo binds loopback only, but [udp] address is {address}");
         }
         self.apply_demo_domains();
         Ok(())
@@ -295,6 +305,19 @@ mod tests {
     }
 
     #[test]
+    fn the_udp_chat_server_is_on_by_default_and_can_be_turned_off() {
+        let config = Config::default();
+        assert_eq!(config.udp.bind_address().unwrap(), Some("127.0.0.1:8000".parse().unwrap()));
+        for off in ["[udp]\naddress = \"\"\n", "[udp]\nenabled = false\n"] {
+            let config: Config = toml::from_str(off).unwrap();
+            config.validate().unwrap();
+            assert_eq!(config.udp.bind_address().unwrap(), None, "{off}");
+        }
+        let bad: Config = toml::from_str("[udp]\nrooms = 5\n").unwrap();
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         assert!(toml::from_str::<Config>("[smtp]\nmessage_bytes_mx = 5\n").is_err());
     }
@@ -312,6 +335,8 @@ mod tests {
     fn demo_refuses_non_loopback_listeners() {
         let mut config: Config =
             toml::from_str("[[listener]]\nservice = \"smtp\"\naddress = \"0.0.0.0:25\"\n").unwrap();
+        assert!(config.apply_demo().is_err());
+        let mut config: Config = toml::from_str("[udp]\naddress = \"0.0.0.0:8000\"\n").unwrap();
         assert!(config.apply_demo().is_err());
         let mut config = Config::default();
         config.apply_demo().unwrap();

@@ -2,10 +2,12 @@
 //!
 //! `tidings serve` runs a node; `tidings account` manages accounts in a data directory (safe while
 //! the node runs); `tidings bench` drives a server with load; `tidings mail` is a mail client for
-//! any IMAP and SMTP submission server.
+//! any IMAP and SMTP submission server; `tidings chat-server` and `tidings chat-client` are a
+//! server of a classic UDP chat cluster and its client.
 
 mod account;
 mod bench;
+mod chat;
 mod config;
 mod mail;
 mod serve;
@@ -28,7 +30,8 @@ use tracing_subscriber::prelude::*;
 #[command(version, about)]
 struct Cli {
     /// More output: -v adds a protocol transcript per connection ("[id] C: …" / "[id] S: …",
-    /// passwords never shown); -vv adds debug logs.
+    /// passwords never shown), and for chat-server its event log on standard output; -vv adds
+    /// debug logs.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -48,7 +51,7 @@ struct Location {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a node: SMTP, submission and POP3 on the embedded store.
+    /// Run a node: SMTP, submission, POP3, IMAP and chat (line protocol, UDP) on the embedded store.
     Serve {
         #[command(flatten)]
         location: Location,
@@ -76,6 +79,15 @@ enum Command {
     /// A mail client for IMAP and SMTP submission: send, list, read, delete, move, folders, and
     /// import or export mbox files and Maildir folders.
     Mail(mail::MailArgs),
+    /// Run server INDEX of a classic UDP chat cluster (PROTOCOLS.md §2) on the address the
+    /// cluster file gives it; -v logs one line per event to standard output.
+    ChatServer(chat::ServerArgs),
+    /// The classic UDP chat client: sends each line of standard input as a datagram to the
+    /// server, prints each datagram it receives; end of input or Ctrl+C sends /quit.
+    ChatClient {
+        /// The server's address, IP:port.
+        server: std::net::SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +102,8 @@ fn main() -> ExitCode {
         }
         Command::Bench { load } => bench::run(load),
         Command::Mail(args) => mail::run(args),
+        Command::ChatServer(args) => chat::run_server(args, cli.verbose > 0),
+        Command::ChatClient { server } => chat::run_client(server),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use tidings_chat::udp::{Cluster, EventLog, OrderingMode, Solo, UdpCore, UdpService};
 use tidings_core::Address;
 use tidings_imap::server::{ImapService, ImapSettings};
 use tidings_net::{Admissions, DriveOptions, ListenOptions, ShutdownController, TlsAcceptor};
@@ -138,10 +139,32 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
             }
         }
         info!(service = listener.service.name(), %address, tls = ?listener.tls, "listening");
-        bound.push((listener.service, address, listener.tls));
+        bound.push((listener.service.name(), address, listener.tls));
+    }
+    let mut udp_bound = None;
+    if let Some(address) = config.udp.bind_address().map_err(anyhow::Error::msg)? {
+        let socket = tidings_chat::udp::bind(address, config.udp.socket_buffer_bytes)
+            .await
+            .with_context(|| format!("cannot bind UDP {address} for the UDP chat server ([udp] address)"))?;
+        let address = socket.local_addr()?;
+        let core = UdpCore::new(
+            config.udp.core_settings(),
+            Cluster::single(address),
+            1,
+            Box::new(Solo::new(OrderingMode::default())),
+        );
+        let log = if tracing::enabled!(target: "tidings::transcript", tracing::Level::DEBUG) {
+            EventLog::Transcript
+        } else {
+            EventLog::Off
+        };
+        let service = UdpService::new(Arc::clone(&hub), socket, core, log);
+        tokio::spawn(service.run(controller.token()));
+        info!(service = "udp", %address, "listening");
+        udp_bound = Some(address);
     }
     if let Some(path) = ready_file {
-        write_ready_file(&path, &bound)?;
+        write_ready_file(&path, &bound, udp_bound)?;
     }
     info!(hostname = %config.server.hostname, data = %data.display(), "tidings is ready");
 
@@ -159,7 +182,7 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
 }
 
 /// Holds an exclusive lock on `<data>/serve.lock` so that two nodes never serve one directory.
-fn lock_data_dir(data: &Path) -> anyhow::Result<File> {
+pub(crate) fn lock_data_dir(data: &Path) -> anyhow::Result<File> {
     std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
     let path = data.join("serve.lock");
     let file = File::options().create(true).truncate(false).write(true).open(&path)?;
@@ -236,8 +259,9 @@ async fn check_demo_passwords(directory: &Directory, config: &Config) -> anyhow:
 }
 
 /// Writes the bound listeners as TOML, atomically (temporary file, then rename), so a reader
-/// polling for the file never sees half of it.
-fn write_ready_file(path: &Path, bound: &[(Service, SocketAddr, TlsMode)]) -> anyhow::Result<()> {
+/// polling for the file never sees half of it. Each TCP listener is a `[[listener]]` with its
+/// service name, address and TLS mode; the UDP chat server, when on, is `[udp] address`.
+fn write_ready_file(path: &Path, bound: &[(&str, SocketAddr, TlsMode)], udp: Option<SocketAddr>) -> anyhow::Result<()> {
     let mut text = format!("pid = {}\n", std::process::id());
     for (service, address, tls) in bound {
         let tls = match tls {
@@ -245,10 +269,10 @@ fn write_ready_file(path: &Path, bound: &[(Service, SocketAddr, TlsMode)]) -> an
             TlsMode::Implicit => "implicit",
             TlsMode::None => "none",
         };
-        text.push_str(&format!(
-            "\n[[listener]]\nservice = \"{}\"\naddress = \"{address}\"\ntls = \"{tls}\"\n",
-            service.name()
-        ));
+        text.push_str(&format!("\n[[listener]]\nservice = \"{service}\"\naddress = \"{address}\"\ntls = \"{tls}\"\n"));
+    }
+    if let Some(address) = udp {
+        text.push_str(&format!("\n[udp]\naddress = \"{address}\"\n"));
     }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -256,7 +280,7 @@ fn write_ready_file(path: &Path, bound: &[(Service, SocketAddr, TlsMode)]) -> an
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+pub(crate) async fn wait_for_signal() -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
