@@ -15,6 +15,7 @@ use tidings_net::tls::TlsConfig;
 use tidings_pop3::server::Pop3Config;
 use tidings_smtp::server::SmtpConfig;
 use tidings_store::{DirectoryConfig, StoreConfig};
+use tidings_web::HttpConfig;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -40,6 +41,8 @@ pub struct Config {
     pub chat: ChatConfig,
     /// `[line]`: the group-chat line protocol.
     pub line: LineConfig,
+    /// `[web]`: the HTTP listener and the WebSocket chat API.
+    pub web: HttpConfig,
     /// `[[listener]]`: every socket the server binds. Giving any replaces all the defaults.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -58,12 +61,14 @@ impl Default for Config {
             imap: ImapConfig::default(),
             chat: ChatConfig::default(),
             line: LineConfig::default(),
+            web: HttpConfig::default(),
             listeners: vec![
                 ListenerConfig::new(Service::Smtp, "127.0.0.1:2525"),
                 ListenerConfig::new(Service::Submission, "127.0.0.1:2587"),
                 ListenerConfig::new(Service::Pop3, "127.0.0.1:1110"),
                 ListenerConfig::new(Service::Imap, "127.0.0.1:1143"),
                 ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Line, "127.0.0.1:5555") },
+                ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Http, "127.0.0.1:8080") },
             ],
         }
     }
@@ -130,6 +135,9 @@ pub enum Service {
     Imap,
     /// The group-chat line protocol (PROTOCOLS.md §1); cleartext only.
     Line,
+    /// HTTP/1.1 with the WebSocket chat API at `/ws` (RFC 6455); `tls = "none"` or `"implicit"`
+    /// (https).
+    Http,
 }
 
 impl Service {
@@ -141,6 +149,7 @@ impl Service {
             Service::Pop3 => "pop3",
             Service::Imap => "imap",
             Service::Line => "line",
+            Service::Http => "http",
         }
     }
 }
@@ -162,7 +171,7 @@ pub enum TlsMode {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// `smtp`, `submission`, `pop3`, `imap` or `line`.
+    /// `smtp`, `submission`, `pop3`, `imap`, `line` or `http`.
     pub service: Service,
     /// `IP:port`; port 0 picks a free port (see `--ready-file`).
     pub address: SocketAddr,
@@ -210,6 +219,7 @@ impl Config {
         self.pop3.validate().map_err(anyhow::Error::msg)?;
         self.imap.validate().map_err(anyhow::Error::msg)?;
         self.chat.validate().map_err(anyhow::Error::msg)?;
+        self.web.validate().map_err(anyhow::Error::msg)?;
         let mut seen = std::collections::BTreeSet::new();
         for l in &self.listeners {
             if l.address.port() != 0 && !seen.insert(l.address) {
