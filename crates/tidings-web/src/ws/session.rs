@@ -306,7 +306,8 @@ impl Session {
     async fn request(&mut self, conn: &Arc<Conn>, request: Request) -> Result<Reply, Failure> {
         let hub = Arc::clone(&self.settings.hub);
         match request {
-            Request::Login { .. } => unreachable!("handled before"),
+            // `text` takes logins before they get here; a second one on a session is refused.
+            Request::Login { .. } => Err(fail(ErrorCode::BadRequest, "already logged in")),
             Request::Ping {} => Ok(Reply::Pong { at_ms: tidings_core::date::now_millis() }),
             Request::Rooms {} => {
                 let list = hub.list().await.map_err(unavailable)?;
