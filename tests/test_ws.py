@@ -565,12 +565,25 @@ class RawWs:
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
         assert head.startswith(b"HTTP/1.1 101"), head
 
-    def send_json(self, obj):
-        payload = json.dumps(obj).encode()
-        mask = os.urandom(4)
+    def send_frame(self, payload: bytes, opcode: int = 1, masked: bool = True):
+        """One final frame of at most 125 octets (RFC 6455 §5.2); clients must mask."""
         assert len(payload) < 126
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        if not masked:
+            self.sock.sendall(bytes([0x80 | opcode, len(payload)]) + payload)
+            return
+        mask = os.urandom(4)
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + data)
+
+    def send_json(self, obj):
+        self.send_frame(json.dumps(obj).encode())
+
+    def close_frame(self) -> tuple[int, str]:
+        """Reads frames until the server's close frame; its (code, reason)."""
+        while True:
+            opcode, payload = self.frame()
+            if opcode == 8:
+                return struct.unpack("!H", payload[:2])[0], payload[2:].decode()
 
     def _take(self, n: int) -> bytes:
         while len(self.buf) < n:
@@ -613,20 +626,31 @@ def test_a_slow_consumer_is_dropped_with_1008_and_the_server_stays_up(make_serve
         sender.ok("join", room=room)
         for i in range(sent):
             sender.ok("send", room=room, text=f"{i:04d} " + "x" * 3000)
-        messages, close = 0, None
-        while close is None:
-            opcode, payload = slow.frame()
-            if opcode == 1 and json.loads(payload)["type"] == "message":
-                messages += 1
-            elif opcode == 8:
-                close = (struct.unpack("!H", payload[:2])[0], payload[2:].decode())
-        assert close == (1008, "Max SendQ exceeded")
+        messages = 0
+        while (frame := slow.frame())[0] != 8:
+            opcode, payload = frame
+            messages += opcode == 1 and json.loads(payload)["type"] == "message"
+        assert (struct.unpack("!H", frame[1][:2])[0], frame[1][2:].decode()) == (1008, "Max SendQ exceeded")
         assert messages < sent
         left = sender.event("left", room=room, where=nick_is("instructor"))
         assert (left["how"], left["reason"]) == ("quit", "Max SendQ exceeded")
         assert sender.ok("ping")["at_ms"] > 0
     slow.sock.close()
     assert server.alive()
+
+
+def test_frames_that_break_rfc_6455_close_with_1002_and_bad_utf8_with_1007(web):
+    unmasked = RawWs(web.port("http"))
+    unmasked.send_frame(b'{"type":"ping"}', masked=False)
+    code, _ = unmasked.close_frame()
+    assert code == 1002
+    bad_text = RawWs(web.port("http"))
+    bad_text.send_frame(b'{"type":"ping","id":"\xff\xfe"}')
+    assert bad_text.close_frame() == (1007, "text frame is not UTF-8")
+    for raw in (unmasked, bad_text):
+        raw.sock.close()
+    with ws(web) as c:
+        assert c.ok("ping")["at_ms"] > 0
 
 
 def test_shutdown_closes_sockets_with_1001(make_server):
