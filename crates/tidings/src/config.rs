@@ -16,6 +16,7 @@ use tidings_net::tls::TlsConfig;
 use tidings_pop3::server::Pop3Config;
 use tidings_smtp::server::SmtpConfig;
 use tidings_store::{DirectoryConfig, StoreConfig};
+use tidings_web::HttpConfig;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -43,6 +44,8 @@ pub struct Config {
     pub line: LineConfig,
     /// `[udp]`: the classic UDP chat protocol.
     pub udp: UdpConfig,
+    /// `[web]`: the HTTP listener and the WebSocket chat API.
+    pub web: HttpConfig,
     /// `[[listener]]`: every socket the server binds. Giving any replaces all the defaults.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -62,12 +65,14 @@ impl Default for Config {
             chat: ChatConfig::default(),
             line: LineConfig::default(),
             udp: UdpConfig::default(),
+            web: HttpConfig::default(),
             listeners: vec![
                 ListenerConfig::new(Service::Smtp, "127.0.0.1:2525"),
                 ListenerConfig::new(Service::Submission, "127.0.0.1:2587"),
                 ListenerConfig::new(Service::Pop3, "127.0.0.1:1110"),
                 ListenerConfig::new(Service::Imap, "127.0.0.1:1143"),
                 ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Line, "127.0.0.1:5555") },
+                ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Http, "127.0.0.1:8080") },
             ],
         }
     }
@@ -132,8 +137,11 @@ pub enum Service {
     Pop3,
     /// IMAP (RFC 9051, RFC 3501).
     Imap,
-    /// The group-chat line protocol (PROTOCOLS.md §1); cleartext only.
+    /// The group-chat line protocol (PROTOCOLS.md §1); cleartext or implicit TLS.
     Line,
+    /// HTTP/1.1 with the WebSocket chat API at `/ws` (RFC 6455); `tls = "none"` or `"implicit"`
+    /// (https).
+    Http,
 }
 
 impl Service {
@@ -145,6 +153,7 @@ impl Service {
             Service::Pop3 => "pop3",
             Service::Imap => "imap",
             Service::Line => "line",
+            Service::Http => "http",
         }
     }
 }
@@ -166,7 +175,7 @@ pub enum TlsMode {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// `smtp`, `submission`, `pop3`, `imap` or `line`.
+    /// `smtp`, `submission`, `pop3`, `imap`, `line` or `http`.
     pub service: Service,
     /// `IP:port`; port 0 picks a free port (see `--ready-file`).
     pub address: SocketAddr,
@@ -215,6 +224,7 @@ impl Config {
         self.imap.validate().map_err(anyhow::Error::msg)?;
         self.chat.validate().map_err(anyhow::Error::msg)?;
         self.udp.validate().map_err(anyhow::Error::msg)?;
+        self.web.validate().map_err(anyhow::Error::msg)?;
         let mut seen = std::collections::BTreeSet::new();
         for l in &self.listeners {
             if l.address.port() != 0 && !seen.insert(l.address) {
@@ -283,7 +293,14 @@ mod tests {
         let ports: Vec<_> = config.listeners.iter().map(|l| (l.service, l.address.port())).collect();
         assert_eq!(
             ports,
-            vec![(Service::Smtp, 2525), (Service::Submission, 2587), (Service::Pop3, 1110), (Service::Imap, 1143)]
+            vec![
+                (Service::Smtp, 2525),
+                (Service::Submission, 2587),
+                (Service::Pop3, 1110),
+                (Service::Imap, 1143),
+                (Service::Line, 5555),
+                (Service::Http, 8080)
+            ]
         );
         assert_eq!(config.smtp.message_bytes_max, 25 << 20);
         assert_eq!(config.smtp.recipients_max, 100);

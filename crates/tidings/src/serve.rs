@@ -79,7 +79,7 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
             Service::Smtp | Service::Submission => config.smtp.connection_limits(),
             Service::Pop3 => config.pop3.connection_limits(),
             Service::Imap => config.imap.connection_limits(),
-            Service::Line => config.chat.connection_limits(),
+            Service::Line | Service::Http => config.chat.connection_limits(),
         };
         let admissions = Arc::clone(admissions.entry(listener.service).or_insert_with(|| Admissions::new(limits)));
         let starttls = (listener.tls == TlsMode::Starttls).then(|| acceptor.clone());
@@ -131,10 +131,29 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
                 tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
             Service::Line => {
-                if listener.tls != TlsMode::None {
-                    bail!("the line protocol listener on {} takes no TLS: set tls = \"none\"", listener.address);
+                if listener.tls == TlsMode::Starttls {
+                    bail!(
+                        "the line protocol has no STARTTLS: set tls = \"none\" or \"implicit\" on {}",
+                        listener.address
+                    );
                 }
                 let service = tidings_chat::line::LineService::new(Arc::clone(&hub), config.line.clone());
+                tokio::spawn(tidings_net::serve(socket, options, token, service));
+            }
+            Service::Http => {
+                if listener.tls == TlsMode::Starttls {
+                    bail!(
+                        "HTTP has no STARTTLS: set tls = \"none\" or \"implicit\" (https) for the listener on {}",
+                        listener.address
+                    );
+                }
+                let service = tidings_web::HttpService::new(tidings_web::WebSettings {
+                    config: config.web.clone(),
+                    hub: Arc::clone(&hub),
+                    directory,
+                    plaintext_auth,
+                    auth_failure_delay,
+                });
                 tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
         }

@@ -208,7 +208,10 @@ pub enum Event {
         /// Who invited.
         by: Identity,
     },
-    /// A member's presence changed (sent to the rooms the member is in).
+    /// A member's presence changed (sent to the rooms the member is in). An account whose last
+    /// connection ended is announced [`PresenceStatus::Offline`] to the rooms it was in, after its
+    /// quit; `at_ms` is then its last-seen time. Front-ends that show quits themselves (IRC, the
+    /// line protocol) may ignore that one.
     Presence {
         /// Who.
         identity: Identity,
@@ -518,8 +521,34 @@ impl Hub {
     }
 
     /// Ends a connection: it leaves every room with `reason` (the others see a quit), and an
-    /// account's last connection makes it offline (persisted, with its last-seen time).
+    /// account's last connection makes it offline (persisted, with its last-seen time). The other
+    /// members of the rooms it was in then get one [`Event::Presence`] each with
+    /// [`PresenceStatus::Offline`], after the quit.
     pub fn disconnect(&self, conn: &Conn, reason: &str) {
+        let account = conn.lock().identity.account.clone();
+        let last = account.as_ref().is_some_and(|account| {
+            let mut online = self.online.lock().expect("online");
+            match online.get_mut(account) {
+                Some(count) if *count > 1 => {
+                    *count -= 1;
+                    false
+                }
+                _ => {
+                    online.remove(account);
+                    true
+                }
+            }
+        });
+        let at_ms = now_ms();
+        let offline = last.then(|| {
+            Arc::new(Event::Presence {
+                identity: conn.identity(),
+                status: PresenceStatus::Offline,
+                message: None,
+                at_ms,
+            })
+        });
+        let mut told = HashSet::new();
         let rooms: Vec<RoomName> = conn.lock().rooms.drain().collect();
         for name in rooms {
             let Some(room) = self.room_loaded(&name) else { continue };
@@ -530,31 +559,22 @@ impl Hub {
                     room: name.clone(),
                     member: view,
                     how: Leave::Quit(reason.into()),
-                    at_ms: now_ms(),
+                    at_ms,
                 });
+            }
+            if let Some(offline) = &offline {
+                for (id, member) in &inner.members {
+                    if told.insert(*id) {
+                        member.outbox.push(Arc::clone(offline));
+                    }
+                }
             }
             self.maybe_unload(&room, &inner);
         }
         self.conns.lock().expect("conns").remove(&conn.id);
         conn.outbox.close(reason);
-        let account = conn.lock().identity.account.clone();
-        if let Some(account) = account {
-            let last = {
-                let mut online = self.online.lock().expect("online");
-                match online.get_mut(&account) {
-                    Some(count) if *count > 1 => {
-                        *count -= 1;
-                        false
-                    }
-                    _ => {
-                        online.remove(&account);
-                        true
-                    }
-                }
-            };
-            if last {
-                self.persist_presence(account, PresenceStatus::Offline, None);
-            }
+        if let (true, Some(account)) = (last, account) {
+            self.persist_presence(account, PresenceStatus::Offline, None);
         }
     }
 

@@ -1,0 +1,71 @@
+//! The WebSocket chat API at `/ws` (docs/chat-api.md; RFC 6455): the upgrade, then one task per
+//! socket running a [`session::Session`] under the [`socket`] loop.
+
+pub mod api;
+pub mod handshake;
+pub mod session;
+pub mod socket;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tracing::debug;
+
+use crate::WebSettings;
+use crate::service::ConnInfo;
+
+/// Each socket's read buffer, octets: small, since most sockets are idle most of the time and a
+/// request is a few hundred octets (a message up to the limit still fits: the buffer grows).
+const READ_BUFFER_BYTES: usize = 4096;
+
+/// `GET /ws`: checks the opening handshake, answers 101 and starts the socket's session on the
+/// upgraded connection; or refuses with 400, 405 or 426 (RFC 6455 §4.2.2).
+pub async fn upgrade(State(settings): State<Arc<WebSettings>>, mut request: Request) -> Response {
+    let accept = match handshake::check(request.method(), request.version(), request.headers()) {
+        Ok(accept) => accept,
+        Err(refusal) => {
+            let mut response = (refusal.status, format!("{}\n", refusal.reason)).into_response();
+            if refusal.status == StatusCode::UPGRADE_REQUIRED {
+                let headers = response.headers_mut();
+                headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static(handshake::VERSION));
+                headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            }
+            return response;
+        }
+    };
+    let Some(info) = request.extensions().get::<Arc<ConnInfo>>().cloned() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "no connection information\n").into_response();
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => return debug!(id = info.id, error = %e, "WebSocket upgrade failed"),
+        };
+        let config = &settings.config;
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .write_buffer_size(0)
+            .max_message_size(Some(config.ws_message_bytes_max))
+            .max_frame_size(Some(config.ws_message_bytes_max));
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
+        debug!(id = info.id, peer = %info.peer, "WebSocket open");
+        let session = session::Session::new(Arc::clone(&settings), info.peer, info.tls);
+        socket::run(ws, session, info.shutdown.clone(), config).await;
+        // `info` (and with it the connection's place in the limits) lives until here.
+        drop(info);
+    });
+    let response = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::UPGRADE, "websocket")
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty());
+    response.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

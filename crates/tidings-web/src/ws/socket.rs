@@ -1,0 +1,225 @@
+//! The loop of one WebSocket: reads frames and hands text to the [`Session`], delivers the hub's
+//! events from the connection's outbox, pings, keeps the timeouts, and closes (RFC 6455 §7).
+//!
+//! Sending waits for the client: a frame is written whole before the next is taken, each write
+//! bounded by `[web] ws_write_timeout_secs`, and the connection reads no new request while a
+//! reply is pending, so a client that sends without reading is held back by its own socket.
+//! Events that pile up meanwhile wait in the bounded outbox; past its limit the client is a slow
+//! consumer and the socket is closed with 1008.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tracing::debug;
+
+use tidings_chat::Received;
+use tidings_net::Shutdown;
+
+use super::api::{ErrorCode, Outgoing};
+use super::session::{Flow, Session, close};
+use crate::HttpConfig;
+
+/// Longest close reason, octets: a control frame's payload is at most 125 octets, two of them
+/// the status code (RFC 6455 §5.5).
+const CLOSE_REASON_BYTES_MAX: usize = 123;
+
+/// How long, after our close frame, the client may take to end the TCP connection.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// How the loop ended.
+struct End {
+    /// What the other members see (the quit reason).
+    reason: String,
+    /// The close frame to send, if the connection can still take one.
+    close: Option<(u16, String)>,
+}
+
+impl End {
+    fn closing(code: u16, reason: impl Into<String>) -> End {
+        let reason = reason.into();
+        End { close: Some((code, reason.clone())), reason }
+    }
+
+    fn gone(reason: &str) -> End {
+        End { reason: reason.into(), close: None }
+    }
+}
+
+enum Woke {
+    Frame(Option<Result<Message, WsError>>),
+    Events(Received),
+    Timer,
+    Shutdown,
+}
+
+/// `reason` cut to fit a close frame, on a character boundary.
+fn close_reason(reason: &str) -> Utf8Bytes {
+    let mut end = reason.len().min(CLOSE_REASON_BYTES_MAX);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Utf8Bytes::from(reason[..end].to_owned())
+}
+
+/// The close a read error calls for, if the client can still be told.
+fn read_error(e: &WsError, message_bytes_max: usize) -> End {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            End::closing(close::MESSAGE_TOO_BIG, format!("message too big: at most {message_bytes_max} octets"))
+        }
+        WsError::Capacity(_) => End::closing(close::MESSAGE_TOO_BIG, "message too big"),
+        WsError::Utf8(_) => End::closing(close::INVALID_DATA, "text frame is not UTF-8"),
+        WsError::Protocol(p) => End::closing(close::PROTOCOL_ERROR, format!("protocol error: {p}")),
+        _ => End::gone("Connection closed"),
+    }
+}
+
+/// Sends one frame within `timeout`; false when the client is gone or takes nothing for that long.
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    frame: Message,
+    timeout: Duration,
+) -> bool {
+    matches!(tokio::time::timeout(timeout, ws.send(frame)).await, Ok(Ok(())))
+}
+
+/// Runs the WebSocket until the client, the session, a timeout, a slow consumer or shutdown ends
+/// it; then the hub forgets the connection and the socket is closed.
+pub async fn run<S>(mut ws: WebSocketStream<S>, mut session: Session, mut shutdown: Shutdown, config: &HttpConfig)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let write_timeout = Duration::from_secs(config.ws_write_timeout_secs);
+    let ping_interval = Duration::from_secs(config.ws_ping_interval_secs);
+    let idle_timeout = Duration::from_secs(config.ws_idle_timeout_secs);
+    let started = Instant::now();
+    let login_deadline = started + Duration::from_secs(config.login_timeout_secs);
+    let mut last_input = started;
+    let mut next_ping = started + ping_interval;
+    let mut out = vec![session.hello()];
+    let end = 'session: loop {
+        for frame in out.drain(..) {
+            if !send(&mut ws, Message::text(frame.to_json()), write_timeout).await {
+                break 'session End::gone("Write error");
+            }
+        }
+        let outbox = session.conn().map(|c| std::sync::Arc::clone(c.outbox()));
+        let mut deadline = next_ping.min(last_input + idle_timeout);
+        if outbox.is_none() {
+            deadline = deadline.min(login_deadline);
+        }
+        // Events first: those a request caused reach the client before the next request's reply.
+        let woke = tokio::select! {
+            biased;
+            _ = shutdown.recv() => Woke::Shutdown,
+            events = async {
+                match &outbox {
+                    Some(outbox) => outbox.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => Woke::Events(events),
+            frame = ws.next() => Woke::Frame(frame),
+            _ = tokio::time::sleep_until(deadline) => Woke::Timer,
+        };
+        match woke {
+            Woke::Frame(None) => break End::gone("Connection closed"),
+            Woke::Frame(Some(Err(e))) => {
+                debug!(error = %e, "WebSocket read failed");
+                break read_error(&e, config.ws_message_bytes_max);
+            }
+            Woke::Frame(Some(Ok(frame))) => {
+                last_input = Instant::now();
+                let flow = match frame {
+                    Message::Text(text) => session.text(text.as_str(), &mut out).await,
+                    Message::Binary(_) => session.binary(&mut out),
+                    // The client's close: the library answers it; the stream then ends.
+                    Message::Close(_) => {
+                        let _ = tokio::time::timeout(write_timeout, ws.flush()).await;
+                        break End::gone("Connection closed");
+                    }
+                    // Pings are answered by the library; pongs and pings only show the client is there.
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Flow::Continue,
+                };
+                if let Flow::Close(code, reason) = flow {
+                    break 'session End::closing(code, reason);
+                }
+            }
+            Woke::Events(Received::Events(events)) => {
+                out.extend(events.iter().filter_map(|event| session.event(event)));
+            }
+            Woke::Events(Received::Closed(reason)) => break End::closing(close::POLICY_VIOLATION, reason),
+            Woke::Timer => {
+                let now = Instant::now();
+                if session.conn().is_none() && now >= login_deadline {
+                    let message = format!("log in within {} seconds", config.login_timeout_secs);
+                    out.push(Outgoing::error(None, ErrorCode::Unauthorized, message));
+                    break End::closing(close::POLICY_VIOLATION, "login timeout");
+                }
+                if now >= last_input + idle_timeout {
+                    break End::closing(close::GOING_AWAY, "idle timeout");
+                }
+                if now >= next_ping {
+                    next_ping = now + ping_interval;
+                    if !send(&mut ws, Message::Ping(Default::default()), write_timeout).await {
+                        break End::gone("Write error");
+                    }
+                }
+            }
+            Woke::Shutdown => break End::closing(close::GOING_AWAY, "Server shutting down"),
+        }
+    };
+    debug!(reason = end.reason, "WebSocket session ended");
+    session.end(&end.reason);
+    if let Some((code, reason)) = end.close {
+        for frame in out.drain(..) {
+            if !send(&mut ws, Message::text(frame.to_json()), write_timeout).await {
+                break;
+            }
+        }
+        let frame = CloseFrame { code: CloseCode::from(code), reason: close_reason(&reason) };
+        let _ = send(&mut ws, Message::Close(Some(frame)), write_timeout).await;
+    }
+    linger(ws.get_mut()).await;
+}
+
+/// Ends our half of the TCP connection after the close frame, then reads (and drops) what the
+/// client still sends until it closes too, for at most [`CLOSE_LINGER`]. Closing a socket with
+/// unread input would reset it, and the client could lose our close frame.
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S) {
+    let deadline = Instant::now() + CLOSE_LINGER;
+    let _ = tokio::time::timeout_at(deadline, io.shutdown()).await;
+    let mut scratch = [0u8; 1024];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, io.read(&mut scratch)).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_a_control_frame_on_a_character_boundary() {
+        assert_eq!(close_reason("short").as_str(), "short");
+        let long = "é".repeat(100);
+        let cut = close_reason(&long);
+        assert!(cut.len() <= CLOSE_REASON_BYTES_MAX && cut.len() == 122, "{}", cut.len());
+    }
+
+    #[test]
+    fn read_errors_map_to_close_codes() {
+        let too_long = WsError::Capacity(CapacityError::MessageTooLong { size: 10, max_size: 5 });
+        assert_eq!(read_error(&too_long, 5).close.map(|c| c.0), Some(close::MESSAGE_TOO_BIG));
+        assert_eq!(read_error(&WsError::Utf8("x".into()), 5).close.map(|c| c.0), Some(close::INVALID_DATA));
+        assert_eq!(read_error(&WsError::ConnectionClosed, 5).close, None);
+    }
+}
