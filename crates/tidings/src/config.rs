@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use tidings_chat::ChatConfig;
+use tidings_chat::irc::IrcConfig;
 use tidings_chat::line::LineConfig;
 use tidings_imap::server::ImapConfig;
 use tidings_net::PlaintextAuth;
@@ -40,6 +41,8 @@ pub struct Config {
     pub chat: ChatConfig,
     /// `[line]`: the group-chat line protocol.
     pub line: LineConfig,
+    /// `[irc]`: the IRC front-end.
+    pub irc: IrcConfig,
     /// `[[listener]]`: every socket the server binds. Giving any replaces all the defaults.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -58,12 +61,15 @@ impl Default for Config {
             imap: ImapConfig::default(),
             chat: ChatConfig::default(),
             line: LineConfig::default(),
+            irc: IrcConfig::default(),
             listeners: vec![
                 ListenerConfig::new(Service::Smtp, "127.0.0.1:2525"),
                 ListenerConfig::new(Service::Submission, "127.0.0.1:2587"),
                 ListenerConfig::new(Service::Pop3, "127.0.0.1:1110"),
                 ListenerConfig::new(Service::Imap, "127.0.0.1:1143"),
                 ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Line, "127.0.0.1:5555") },
+                ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Irc, "127.0.0.1:6667") },
+                ListenerConfig { tls: TlsMode::Implicit, ..ListenerConfig::new(Service::Irc, "127.0.0.1:6697") },
             ],
         }
     }
@@ -130,6 +136,8 @@ pub enum Service {
     Imap,
     /// The group-chat line protocol (PROTOCOLS.md §1); cleartext only.
     Line,
+    /// IRC (RFC 2812, IRCv3): `tls = "none"` (port 6667) or `"implicit"` (port 6697).
+    Irc,
 }
 
 impl Service {
@@ -141,6 +149,7 @@ impl Service {
             Service::Pop3 => "pop3",
             Service::Imap => "imap",
             Service::Line => "line",
+            Service::Irc => "irc",
         }
     }
 }
@@ -162,7 +171,7 @@ pub enum TlsMode {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// `smtp`, `submission`, `pop3`, `imap` or `line`.
+    /// `smtp`, `submission`, `pop3`, `imap`, `line` or `irc`.
     pub service: Service,
     /// `IP:port`; port 0 picks a free port (see `--ready-file`).
     pub address: SocketAddr,
@@ -210,6 +219,7 @@ impl Config {
         self.pop3.validate().map_err(anyhow::Error::msg)?;
         self.imap.validate().map_err(anyhow::Error::msg)?;
         self.chat.validate().map_err(anyhow::Error::msg)?;
+        self.irc.validate().map_err(anyhow::Error::msg)?;
         let mut seen = std::collections::BTreeSet::new();
         for l in &self.listeners {
             if l.address.port() != 0 && !seen.insert(l.address) {
@@ -273,7 +283,15 @@ mod tests {
         let ports: Vec<_> = config.listeners.iter().map(|l| (l.service, l.address.port())).collect();
         assert_eq!(
             ports,
-            vec![(Service::Smtp, 2525), (Service::Submission, 2587), (Service::Pop3, 1110), (Service::Imap, 1143)]
+            vec![
+                (Service::Smtp, 2525),
+                (Service::Submission, 2587),
+                (Service::Pop3, 1110),
+                (Service::Imap, 1143),
+                (Service::Line, 5555),
+                (Service::Irc, 6667),
+                (Service::Irc, 6697)
+            ]
         );
         assert_eq!(config.smtp.message_bytes_max, 25 << 20);
         assert_eq!(config.smtp.recipients_max, 100);
