@@ -488,6 +488,11 @@ impl Hub {
         conn
     }
 
+    /// Rooms loaded now: those with members (or posts in flight), IRC's "channels formed".
+    pub fn rooms_loaded(&self) -> usize {
+        self.rooms.lock().expect("rooms").len()
+    }
+
     /// Connections registered now.
     pub fn connections(&self) -> usize {
         self.conns.lock().expect("conns").len()

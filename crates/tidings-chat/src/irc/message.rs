@@ -96,6 +96,19 @@ pub fn escape_tag_value(value: &str, out: &mut String) {
     }
 }
 
+/// Appends a middle parameter. One that could not be read back as itself (empty, with a space,
+/// or starting with `:`; only an echo of a client's malformed input can be) is written with `*`
+/// for empty and `_` for each space and a leading `:`, so the line stays well-formed.
+fn push_middle(line: &mut String, param: &str) {
+    if param.is_empty() {
+        line.push('*');
+        return;
+    }
+    for (i, c) in param.chars().enumerate() {
+        line.push(if c == ' ' || (i == 0 && c == ':') { '_' } else { c });
+    }
+}
+
 impl Message {
     /// A message with a command and parameters, no tags and no source.
     pub fn new<S: Into<String>>(command: &str, params: impl IntoIterator<Item = S>) -> Message {
@@ -187,8 +200,8 @@ impl Message {
     /// Appends the message and its CRLF to `out`. The part after the tags is cut to
     /// [`BODY_BYTES_MAX`] octets at a character boundary of the last parameter, so no line we
     /// write is longer than a client must accept. The last parameter is written as trailing
-    /// (`:`) when it is empty, has a space, starts with `:` or is free text; earlier ones must
-    /// not be any of the first three.
+    /// (`:`) when it is empty, has a space, starts with `:` or is free text; earlier ones are made
+    /// well-formed (see `push_middle`).
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let mut line = String::new();
         if !self.tags.is_empty() {
@@ -212,12 +225,15 @@ impl Message {
         line.push_str(&self.command);
         let last = self.params.len().saturating_sub(1);
         for (i, param) in self.params.iter().enumerate() {
-            debug_assert!(i == last || !(param.is_empty() || param.contains(' ') || param.starts_with(':')));
             line.push(' ');
-            if i == last && (param.is_empty() || param.contains(' ') || param.starts_with(':') || self.text_last()) {
-                line.push(':');
+            if i == last {
+                if param.is_empty() || param.contains(' ') || param.starts_with(':') || self.text_last() {
+                    line.push(':');
+                }
+                line.push_str(param);
+            } else {
+                push_middle(&mut line, param);
             }
-            line.push_str(param);
         }
         if line.len() - body_start > BODY_BYTES_MAX {
             let mut cut = body_start + BODY_BYTES_MAX;
@@ -239,7 +255,7 @@ impl Message {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -298,6 +314,14 @@ mod tests {
     }
 
     #[test]
+    fn malformed_middle_parameters_are_made_well_formed() {
+        let m = Message::new("403", ["nick", "#a b", "", ":x", "No such channel"]);
+        assert_eq!(m.to_line(), "403 nick #a_b * _x :No such channel\r\n");
+        let parsed = Message::parse(m.to_line().trim_end()).unwrap();
+        assert_eq!(parsed.params.len(), 5);
+    }
+
+    #[test]
     fn round_trip_of_tag_values() {
         for value in ["plain", "a;b", "sp ace", "back\\slash", "cr\rlf\n", "é;\\s"] {
             let mut escaped = String::new();
@@ -317,6 +341,40 @@ mod tests {
         let after_tags = &line[line.find(' ').unwrap() + 1..];
         assert!(after_tags.len() <= 512, "{}", after_tags.len());
         assert!(after_tags.ends_with("é\r\n"));
+    }
+
+    /// A fixed-seed generator of lines from IRC's awkward characters (no dependency, same cases
+    /// every run).
+    pub(crate) fn random_lines(seed: u64, count: usize) -> Vec<String> {
+        const ALPHABET: &[&str] =
+            &[" ", " ", ":", "@", ";", "=", "\\", "#", ",", "!", "*", "a", "B", "7", "é", "\u{1}", "+", "-", "PRIVMSG"];
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        (0..count)
+            .map(|_| {
+                let len = next() % 40;
+                (0..len).map(|_| ALPHABET[next() % ALPHABET.len()]).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_parses_is_written_back_to_an_equal_message() {
+        for line in random_lines(7, 20_000) {
+            let Ok(parsed) = Message::parse(&line) else { continue };
+            let written = parsed.to_line();
+            assert!(written.ends_with("\r\n") && !written[..written.len() - 2].contains(['\r', '\n']));
+            let middle_ok = parsed.params.iter().rev().skip(1).all(|p| !p.is_empty() && !p.starts_with(':'));
+            if middle_ok {
+                let again = Message::parse(written.trim_end_matches("\r\n")).expect("re-parse");
+                assert_eq!(again.params, parsed.params, "{line:?} -> {written:?}");
+                assert_eq!(again.tags, parsed.tags, "{line:?} -> {written:?}");
+                assert_eq!(again.command, parsed.command);
+            }
+        }
     }
 
     #[test]

@@ -232,7 +232,7 @@ impl Session {
             "USERHOST" => self.userhost(&msg),
             "ISON" => self.ison(&msg),
             "AWAY" => self.away(&conn, &msg),
-            "LUSERS" => self.lusers().await,
+            "LUSERS" => self.lusers(),
             "MOTD" => self.motd(),
             "VERSION" => self.version(),
             "TIME" => self.time(),

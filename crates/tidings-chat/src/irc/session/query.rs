@@ -186,12 +186,11 @@ impl Session {
         }
     }
 
-    pub(super) async fn lusers(&mut self) {
+    pub(super) fn lusers(&mut self) {
         let global = self.hub.connections();
         let (local, invisible) = self.shared.registry.counts();
         let unknown = self.shared.registry.unregistered.load(std::sync::atomic::Ordering::Relaxed);
-        let hub = Arc::clone(&self.hub);
-        let channels = hub.list().await.map(|rooms| rooms.iter().filter(|r| r.members > 0).count()).unwrap_or(0);
+        let channels = self.hub.rooms_loaded();
         let visible = global.saturating_sub(invisible);
         self.numeric(RPL_LUSERCLIENT, &[&format!("There are {visible} users and {invisible} invisible on 1 servers")]);
         if unknown > 0 {

@@ -240,7 +240,9 @@ impl Session {
             self.numeric(ERR_ALREADYREGISTERED, &["You may not reregister"]);
             return Flow::Continue;
         }
-        if !self.enough(msg, 4) {
+        // The real name may be empty; the user name may not.
+        if msg.params.len() < 4 || msg.params[0].is_empty() {
+            self.numeric(ERR_NEEDMOREPARAMS, &["USER", "Not enough parameters"]);
             return Flow::Continue;
         }
         self.user = Some(sanitize_user(&msg.params[0], USER_BYTES_MAX));
@@ -321,7 +323,7 @@ impl Session {
             params.push("are supported by this server");
             self.numeric(RPL_ISUPPORT, &params);
         }
-        self.lusers().await;
+        self.lusers();
         self.motd();
     }
 

@@ -543,3 +543,45 @@ async fn chathistory_pages_in_delivery_order_inside_a_batch() {
     let fail = alice.send(&["CHATHISTORY FOO #h"]).await;
     assert_eq!(fail, vec![":irc.test FAIL CHATHISTORY UNKNOWN_COMMAND FOO :Unknown CHATHISTORY subcommand"]);
 }
+
+#[tokio::test]
+async fn random_input_gets_well_formed_replies_and_never_panics() {
+    let node = node("random", IrcConfig { flood_lines_per_sec: 0.0, ..IrcConfig::default() });
+    let mut client = Client::register(&node, "fuzz").await;
+    client.send(&["JOIN #r"]).await;
+    let commands = [
+        "PRIVMSG",
+        "MODE",
+        "JOIN",
+        "PART",
+        "TOPIC",
+        "KICK",
+        "INVITE",
+        "WHO",
+        "WHOIS",
+        "NICK",
+        "CAP",
+        "CHATHISTORY",
+        "NAMES",
+        "LIST",
+        "AWAY",
+        "USERHOST",
+        "ISON",
+        "NOTICE",
+        "AUTHENTICATE",
+        "PING",
+    ];
+    for (i, tail) in crate::irc::message::tests::random_lines(11, 3000).into_iter().enumerate() {
+        let line = format!("{} {tail}", commands[i % commands.len()]);
+        let flow = client.session.handle(line.as_bytes(), Instant::now()).await;
+        for reply in client.output() {
+            let after_tags = if reply.starts_with('@') { reply.split_once(' ').unwrap().1 } else { &reply };
+            assert!(after_tags.len() <= 510, "{reply}");
+            assert!(crate::irc::message::Message::parse(&reply).is_ok(), "{line:?} -> {reply:?}");
+        }
+        if flow != Flow::Continue {
+            client = Client::register(&node, &format!("fuzz{i}")).await;
+            client.send(&["JOIN #r"]).await;
+        }
+    }
+}
