@@ -24,7 +24,10 @@
 //!
 //! IRCv3: `CAP LS 302`, `message-tags`, `server-time`, `echo-message`, `account-tag`, `batch`,
 //! `draft/chathistory` (LATEST, BEFORE, AFTER, AROUND, BETWEEN with `msgid=` and `timestamp=`),
-//! `sasl`, `cap-notify`, `multi-prefix`, `away-notify`, `userhost-in-names`.
+//! `sasl`, `cap-notify`, `multi-prefix`, `away-notify`, `userhost-in-names`. Client-only tags
+//! (`+…`) and TAGMSG are accepted and not relayed: the hub carries no tags. A room message longer
+//! than one IRC line holds (another front-end's, up to `[chat] body_bytes_max`) is sent as several
+//! PRIVMSGs, the first with the message's `msgid`.
 
 pub mod message;
 pub mod numeric;
