@@ -15,6 +15,7 @@ mod config;
 mod flood;
 pub mod hub;
 mod id;
+pub mod irc;
 pub mod line;
 mod outbox;
 pub mod session;

@@ -43,6 +43,13 @@ pub trait LineSession: Send {
     /// The client sent nothing for the idle timeout (IRC pings first; others close).
     fn idle(&mut self) -> Flow;
 
+    /// The silence after which [`LineSession::idle`] is called now, when it differs from
+    /// [`LineOptions::idle_timeout`] (IRC: the registration timeout before registration, the PING
+    /// timeout while a PONG is awaited). The default keeps the configured one.
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
+
     /// The outbox was closed (slow consumer): render the farewell into the output.
     fn closing(&mut self, reason: &str);
 
@@ -141,7 +148,7 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
         let woke = tokio::select! {
             input = read(&mut stream, &mut framer, &mut tls_buffer, options.line_bytes_max) => Woke::Input(input),
             events = async { match &outbox { Some(o) => o.recv().await, None => std::future::pending().await } } => Woke::Events(events),
-            _ = tokio::time::sleep_until(last_input + options.idle_timeout) => Woke::Idle,
+            _ = tokio::time::sleep_until(last_input + session.idle_timeout().unwrap_or(options.idle_timeout)) => Woke::Idle,
             _ = shutdown.recv() => Woke::Shutdown,
         };
         match woke {
@@ -163,6 +170,26 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
                     // Pending output is written between lines, so a client that sends many lines
                     // without reading is held back by its own socket.
                     out.extend(session.take_output());
+                    // Events the line caused (or that came meanwhile) go out before the next line's
+                    // replies, so a client sees them in the order they happened.
+                    if let Some(outbox) = session.conn().map(|c| Arc::clone(c.outbox())) {
+                        match outbox.take() {
+                            Received::Events(events) => {
+                                for event in events {
+                                    if let Flow::Close(reason) = session.event(&event, &mut out) {
+                                        let _ = write(&mut stream, &mut out, options.write_timeout).await;
+                                        break 'session reason;
+                                    }
+                                }
+                            }
+                            Received::Closed(reason) => {
+                                session.closing(&reason);
+                                out.extend(session.take_output());
+                                let _ = write(&mut stream, &mut out, options.write_timeout).await;
+                                break 'session reason;
+                            }
+                        }
+                    }
                     if out.len() >= tidings_core::OUTPUT_BYTES_HIGH_WATER
                         && !write(&mut stream, &mut out, options.write_timeout).await
                     {

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use tidings_chat::ChatConfig;
+use tidings_chat::irc::IrcConfig;
 use tidings_chat::line::LineConfig;
 use tidings_chat::udp::UdpConfig;
 use tidings_imap::server::ImapConfig;
@@ -46,6 +47,8 @@ pub struct Config {
     pub udp: UdpConfig,
     /// `[web]`: the HTTP listener and the WebSocket chat API.
     pub web: HttpConfig,
+    /// `[irc]`: the IRC front-end.
+    pub irc: IrcConfig,
     /// `[[listener]]`: every socket the server binds. Giving any replaces all the defaults.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -66,12 +69,15 @@ impl Default for Config {
             line: LineConfig::default(),
             udp: UdpConfig::default(),
             web: HttpConfig::default(),
+            irc: IrcConfig::default(),
             listeners: vec![
                 ListenerConfig::new(Service::Smtp, "127.0.0.1:2525"),
                 ListenerConfig::new(Service::Submission, "127.0.0.1:2587"),
                 ListenerConfig::new(Service::Pop3, "127.0.0.1:1110"),
                 ListenerConfig::new(Service::Imap, "127.0.0.1:1143"),
                 ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Line, "127.0.0.1:5555") },
+                ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Irc, "127.0.0.1:6667") },
+                ListenerConfig { tls: TlsMode::Implicit, ..ListenerConfig::new(Service::Irc, "127.0.0.1:6697") },
                 ListenerConfig { tls: TlsMode::None, ..ListenerConfig::new(Service::Http, "127.0.0.1:8080") },
             ],
         }
@@ -142,6 +148,8 @@ pub enum Service {
     /// HTTP/1.1 with the WebSocket chat API at `/ws` (RFC 6455); `tls = "none"` or `"implicit"`
     /// (https).
     Http,
+    /// IRC (RFC 2812, IRCv3): `tls = "none"` (port 6667) or `"implicit"` (port 6697).
+    Irc,
 }
 
 impl Service {
@@ -154,6 +162,7 @@ impl Service {
             Service::Imap => "imap",
             Service::Line => "line",
             Service::Http => "http",
+            Service::Irc => "irc",
         }
     }
 }
@@ -175,7 +184,7 @@ pub enum TlsMode {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// `smtp`, `submission`, `pop3`, `imap`, `line` or `http`.
+    /// `smtp`, `submission`, `pop3`, `imap`, `line`, `irc` or `http`.
     pub service: Service,
     /// `IP:port`; port 0 picks a free port (see `--ready-file`).
     pub address: SocketAddr,
@@ -225,6 +234,7 @@ impl Config {
         self.chat.validate().map_err(anyhow::Error::msg)?;
         self.udp.validate().map_err(anyhow::Error::msg)?;
         self.web.validate().map_err(anyhow::Error::msg)?;
+        self.irc.validate().map_err(anyhow::Error::msg)?;
         let mut seen = std::collections::BTreeSet::new();
         for l in &self.listeners {
             if l.address.port() != 0 && !seen.insert(l.address) {
@@ -299,6 +309,8 @@ mod tests {
                 (Service::Pop3, 1110),
                 (Service::Imap, 1143),
                 (Service::Line, 5555),
+                (Service::Irc, 6667),
+                (Service::Irc, 6697),
                 (Service::Http, 8080)
             ]
         );
@@ -316,7 +328,7 @@ mod tests {
         let block = &block[..block.find("```").expect("end of block")];
         let documented: Config = toml::from_str(block).expect("the reference block parses");
         assert_eq!(documented, Config::default());
-        for key in ["hostname", "certificate", "private_key", "postmaster"] {
+        for key in ["hostname", "certificate", "private_key", "postmaster", "server_name"] {
             assert!(block.contains(&format!("# {key} = ")), "{key} is documented");
         }
     }

@@ -54,6 +54,17 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
         check_demo_passwords(&directory, &config).await?;
     }
     let hub = tidings_chat::Hub::new(Arc::clone(&store), config.chat.hub_limits());
+    // One IRC service for every IRC listener, so nicknames are unique across plain and TLS ports.
+    let irc = tidings_chat::irc::IrcService::new(
+        Arc::clone(&hub),
+        tidings_chat::irc::IrcSettings {
+            hostname: config.server.hostname.clone(),
+            config: config.irc.clone(),
+            logins: Arc::clone(&directory) as Arc<dyn tidings_chat::irc::Logins>,
+            plaintext_auth: config.auth.plaintext,
+            auth_failure_delay: Duration::from_millis(config.auth.failure_delay_ms),
+        },
+    );
     let tls_config = tidings_net::tls::server_config(&config.tls, data, &config.server.hostname)?;
     let acceptor = TlsAcceptor::from(tls_config);
 
@@ -79,7 +90,7 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
             Service::Smtp | Service::Submission => config.smtp.connection_limits(),
             Service::Pop3 => config.pop3.connection_limits(),
             Service::Imap => config.imap.connection_limits(),
-            Service::Line | Service::Http => config.chat.connection_limits(),
+            Service::Line | Service::Irc | Service::Http => config.chat.connection_limits(),
         };
         let admissions = Arc::clone(admissions.entry(listener.service).or_insert_with(|| Admissions::new(limits)));
         let starttls = (listener.tls == TlsMode::Starttls).then(|| acceptor.clone());
@@ -155,6 +166,15 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
                     auth_failure_delay,
                 });
                 tokio::spawn(tidings_net::serve(socket, options, token, service));
+            }
+            Service::Irc => {
+                if listener.tls == TlsMode::Starttls {
+                    bail!(
+                        "the IRC listener on {} takes tls = \"none\" or \"implicit\" (IRC has no STARTTLS here)",
+                        listener.address
+                    );
+                }
+                tokio::spawn(tidings_net::serve(socket, options, token, Arc::clone(&irc)));
             }
         }
         info!(service = listener.service.name(), %address, tls = ?listener.tls, "listening");

@@ -438,6 +438,9 @@ pub struct Hub {
     next_conn: AtomicU64,
     rooms: Mutex<HashMap<RoomName, Arc<Room>>>,
     conns: Mutex<HashMap<ConnId, Weak<Conn>>>,
+    /// Connections by nick (ASCII lower case), so a lookup by nick costs O(1), not a walk of every
+    /// connection. Updated with `conns` by connect, set_nick and disconnect.
+    nicks: Mutex<HashMap<String, Vec<Weak<Conn>>>>,
     /// Connections per account, for presence.
     online: Mutex<HashMap<Address, usize>>,
 }
@@ -455,6 +458,7 @@ impl Hub {
             next_conn: AtomicU64::new(1),
             rooms: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
+            nicks: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
         })
     }
@@ -473,16 +477,23 @@ impl Hub {
     pub fn connect(self: &Arc<Self>, identity: Identity) -> Arc<Conn> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let account = identity.account.clone();
+        let nick = identity.nick.to_ascii_lowercase();
         let conn = Arc::new(Conn {
             id,
             outbox: Outbox::new(self.limits.outbox_events_max),
             state: Mutex::new(ConnState { identity, rooms: HashSet::new(), away: None }),
         });
         self.conns.lock().expect("conns").insert(id, Arc::downgrade(&conn));
+        self.nicks.lock().expect("nicks").entry(nick).or_default().push(Arc::downgrade(&conn));
         if let Some(account) = account {
             self.account_connected(account);
         }
         conn
+    }
+
+    /// Rooms loaded now: those with members (or posts in flight), IRC's "channels formed".
+    pub fn rooms_loaded(&self) -> usize {
+        self.rooms.lock().expect("rooms").len()
     }
 
     /// Connections registered now.
@@ -572,6 +583,8 @@ impl Hub {
             self.maybe_unload(&room, &inner);
         }
         self.conns.lock().expect("conns").remove(&conn.id);
+        let nick = conn.lock().identity.nick.to_ascii_lowercase();
+        self.unindex_nick(&nick, conn.id);
         conn.outbox.close(reason);
         if let (true, Some(account)) = (last, account) {
             self.persist_presence(account, PresenceStatus::Offline, None);
@@ -857,8 +870,22 @@ impl Hub {
 
     /// Connections whose nick is `nick` (case-insensitive).
     pub fn find_nick(&self, nick: &str) -> Vec<Arc<Conn>> {
-        let conns = self.conns.lock().expect("conns");
-        conns.values().filter_map(Weak::upgrade).filter(|c| c.lock().identity.nick.eq_ignore_ascii_case(nick)).collect()
+        let nicks = self.nicks.lock().expect("nicks");
+        nicks
+            .get(&nick.to_ascii_lowercase())
+            .map(|conns| conns.iter().filter_map(Weak::upgrade).collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops connection `id` from the nick index under `nick` (lower case).
+    fn unindex_nick(&self, nick: &str, id: ConnId) {
+        let mut nicks = self.nicks.lock().expect("nicks");
+        if let Some(conns) = nicks.get_mut(nick) {
+            conns.retain(|c| c.upgrade().is_some_and(|c| c.id != id));
+            if conns.is_empty() {
+                nicks.remove(nick);
+            }
+        }
     }
 
     /// Changes `conn`'s nick; every connection sharing a room with it, and itself, gets one
@@ -870,6 +897,13 @@ impl Hub {
             state.identity.nick = nick.to_owned();
             old
         };
+        let (before, after) = (old.nick.to_ascii_lowercase(), nick.to_ascii_lowercase());
+        if before != after {
+            self.unindex_nick(&before, conn.id);
+            if let Some(me) = self.conns.lock().expect("conns").get(&conn.id).cloned() {
+                self.nicks.lock().expect("nicks").entry(after).or_default().push(me);
+            }
+        }
         let event = Arc::new(Event::Nick { old, new: nick.to_owned(), at_ms: now_ms() });
         let mut told = HashSet::new();
         told.insert(conn.id);
