@@ -2,7 +2,7 @@
 and one room reached from the line protocol, the classic UDP protocol and the WebSocket API; order
 and history; flood, oversized input and slow consumers; history across restarts.
 
-The IRC front-end has its own file (test_irc.py), which also checks IRC against the others.
+The IRC front-end's own behaviour is tested in test_irc.py; here it is one of the four.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import time
 import pytest
 
 from conftest import wait_until
+from test_irc import Irc, body
 from test_udp import UdpClient
 from test_ws import Ws
 
 TIMEOUT = 10
-LISTENERS = [("line", "none"), ("http", "none")]
+LISTENERS = [("line", "none"), ("http", "none"), ("irc", "none")]
 
 
 class Member:
@@ -76,6 +77,11 @@ class Member:
 
     def close(self):
         self.sock.close()
+
+
+def text_event(ws: Ws, text: str) -> dict:
+    """The `message` event carrying `text`."""
+    return ws.event("message", where=lambda e: e["message"]["text"] == text)["message"]
 
 
 @pytest.fixture
@@ -166,22 +172,17 @@ def test_a_slow_consumer_is_dropped_and_memory_stays_bounded(make_server):
     text = "y" * 3000
     # The slow member reads nothing: once the kernel buffers are full, its outbox fills and the
     # server drops it instead of queueing more.
-    for i in range(2000):
+    dropped = False
+    for i in range(5000):
         sender.send(f"{i} {text}\n")
-        sender.expect(f"sender: {i} {text}")
-        if i % 100 == 99:
-            try:
-                sender.expect("slow has left", timeout=0.01)
-                break
-            except (AssertionError, TimeoutError, socket.timeout):
-                pass
-    else:
-        sender.expect("slow has left")
+        dropped = dropped or "slow has left" in sender.expect(f"sender: {i} {text}")
+        if dropped:
+            break
+    assert dropped, "the slow member was never dropped"
     assert node.rss_kib() - rss_before < 64 * 1024, "the server buffered a slow consumer's backlog"
-    # What the slow member gets after its backlog: at most its outbox, then the reason.
-    slow.sock.settimeout(TIMEOUT)
-    lines = slow.closed()
-    assert lines[-1] == "error: Max SendQ exceeded", lines[-3:]
+    # Dropped soon after its outbox overflowed: what the kernel buffers held (a few MiB) and the
+    # outbox bound the backlog, not the messages sent.
+    assert i < 3000, i
     assert node.alive()
 
 
@@ -226,56 +227,84 @@ def test_two_thousand_members_of_one_room_each_receive_the_message(make_server):
             sock.close()
 
 
-def test_a_room_is_one_room_across_line_udp_and_websocket_and_history_is_delivery_order(make_server):
-    node = make_server(listeners=LISTENERS, settings={"line": {"flood_lines_per_sec": 0}})
+def test_a_room_is_one_room_across_all_four_front_ends_and_history_is_delivery_order(make_server):
+    node = make_server(listeners=LISTENERS, settings={"line": {"flood_lines_per_sec": 0},
+                                                       "web": {"flood_requests_per_sec": 0},
+                                                       "irc": {"flood_lines_per_sec": 0}})
     line = Member(node.port("line"), "JOIN 3 liner\n")
     line.expect("liner has joined")
     udp = UdpClient(node.udp_address)
     assert udp.ask("/nick udper") == "+OK Nickname set to 'udper'"
     assert udp.ask("/join 3") == "+OK You are now in chat room #3"
+    irc = Irc(node.port("irc"))
+    irc.register("ircer", caps="echo-message")
+    irc.join("#3")
+    line.expect("ircer has joined")
     with Ws(node.port("http")) as ws:
         ws.login("ta")
         ws.ok("join", room="#3")
         line.expect("ta has joined")
-        # Each front-end sends; every other receives.
+        irc_privmsg = lambda text: (lambda l: " PRIVMSG #3 :" in l and body(l) == text)
+        # Each front-end sends; every other receives (and the sender its own echo).
         line.send("from the line\n")
         line.expect("liner: from the line")
         assert udp.recv() == "<liner> from the line"
-        assert ws.event("message", room="#3", body="from the line")["nick"] == "liner"
+        assert text_event(ws, "from the line")["from"]["nick"] == "liner"
+        assert irc.until(irc_privmsg("from the line"))[-1].startswith(":liner!line@")
         udp.send("from udp")
         assert udp.recv() == "<udper> from udp"
         line.expect("udper: from udp")
-        assert ws.event("message", room="#3", body="from udp")["nick"] == "udper"
-        ws.ok("send", room="#3", body="from the web")
+        assert text_event(ws, "from udp")["from"]["nick"] == "udper"
+        assert irc.until(irc_privmsg("from udp"))[-1].startswith(":udper!")
+        ws.ok("send", room="#3", text="from the web")
         line.expect("ta: from the web")
         assert udp.recv() == "<ta> from the web"
-        # Many posts from three front-ends at once: everyone sees one order, and history is it.
-        for i in range(20):
+        assert irc.until(irc_privmsg("from the web"))[-1].startswith(":ta!")
+        irc.send("PRIVMSG #3 :from irc")
+        irc.until(irc_privmsg("from irc"))
+        line.expect("ircer: from irc")
+        assert udp.recv() == "<ircer> from irc"
+        assert text_event(ws, "from irc")["from"] == {"nick": "ircer", "account": None, "via": "irc"}
+        # Many posts from four front-ends at once: everyone sees one order, and history is it.
+        for i in range(15):
             line.send(f"l{i}\n")
             udp.send(f"u{i}")
-            ws.ws.send(f'{{"type":"send","id":"s{i}","room":"#3","body":"w{i}"}}')
+            ws.ws.send(f'{{"type":"send","id":"s{i}","room":"#3","text":"w{i}"}}')
+            irc.send(f"PRIVMSG #3 :i{i}")
+        numbered = lambda text: text[:1] in "luwi" and text[1:].isdigit()
         seen_line = []
         while len(seen_line) < 60:
-            text = line.line()
-            if text.split(": ", 1)[-1][:1] in "luw" and text.split(": ", 1)[-1][1:].isdigit():
-                seen_line.append(text.split(": ", 1)[1])
+            text = line.line().split(": ", 1)[-1]
+            if numbered(text):
+                seen_line.append(text)
         seen_udp = []
         while len(seen_udp) < 60:
-            body = udp.recv().split("> ", 1)[1]
-            if body[:1] in "luw" and body[1:].isdigit():
-                seen_udp.append(body)
+            text = udp.recv().split("> ", 1)[-1]
+            if numbered(text):
+                seen_udp.append(text)
         seen_ws = []
         while len(seen_ws) < 60:
-            event = ws.event("message", room="#3")
-            if event["body"][:1] in "luw" and event["body"][1:].isdigit():
-                seen_ws.append(event["body"])
-        assert seen_line == seen_udp == seen_ws
+            text = ws.event("message")["message"]["text"]
+            if numbered(text):
+                seen_ws.append(text)
+        seen_irc = []
+        while len(seen_irc) < 60:
+            line_ = irc.line()
+            if " PRIVMSG #3 :" in line_ and numbered(body(line_)):
+                seen_irc.append(body(line_))
+        assert seen_line == seen_udp == seen_ws == seen_irc
         history = ws.ok("history", room="#3", limit=100)["messages"]
-        bodies = [m["body"] for m in history]
-        assert bodies[:3] == ["from the line", "from udp", "from the web"]
-        assert bodies[3:] == seen_line
+        texts = [m["text"] for m in history]
+        assert texts[:4] == ["from the line", "from udp", "from the web", "from irc"]
+        assert texts[4:] == seen_line
         seqs = [m["seq"] for m in history]
         assert seqs == sorted(seqs) and len(set(m["id"] for m in history)) == len(history)
+        # IRC's history reload gives the same order.
+        irc.send("CAP REQ :batch draft/chathistory server-time message-tags")
+        irc.until(" ACK ")
+        irc.send("CHATHISTORY LATEST #3 * 100")
+        lines = irc.until(lambda l: l.startswith("BATCH -") or " BATCH -" in l)
+        assert [body(l) for l in lines if " PRIVMSG #3 :" in l] == texts
     udp.send("/quit")
 
 
@@ -301,7 +330,8 @@ def test_history_survives_a_restart_and_a_kill_in_delivery_order(make_server):
     node.start()
     with Ws(node.port("http")) as ws:
         ws.login("ta")
+        ws.ok("join", room="#keep")
         history = ws.ok("history", room="#keep", limit=100)["messages"]
-    assert [m["body"] for m in history] == [f"before restart {i}" for i in range(30)] + [
+    assert [m["text"] for m in history] == [f"before restart {i}" for i in range(30)] + [
         f"before kill {i}" for i in range(30)]
     assert [m["seq"] for m in history] == list(range(1, 61))

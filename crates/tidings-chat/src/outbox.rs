@@ -107,6 +107,18 @@ impl Outbox {
         }
     }
 
+    /// Resolves once the outbox is closed (a slow consumer, or the hub ended the connection), so
+    /// a connection blocked writing to its client can stop at once. Cancel-safe.
+    pub async fn wait_closed(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.state.lock().expect("outbox lock").closed.is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Events waiting.
     pub fn len(&self) -> usize {
         self.state.lock().expect("outbox lock").queue.len()

@@ -16,8 +16,8 @@ use tracing::debug;
 use tidings_net::{Accepted, Stream};
 
 use crate::hub::Conn;
-use crate::outbox::Received;
-use crate::{Event, Hub};
+use crate::outbox::{Outbox, Received};
+use crate::{Event, Hub, SENDQ_EXCEEDED};
 
 /// What the session wants after a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +70,10 @@ pub struct LineOptions {
     /// A write that takes none of our octets for this long ends the connection.
     pub write_timeout: Duration,
 }
+
+/// Longest wait for the client to take the last octets before a close (a slow consumer's last
+/// lines may never be read).
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 16 * 1024]);
@@ -141,10 +145,15 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
     let mut last_input = tokio::time::Instant::now();
     let reason: String = 'session: loop {
         out.extend(session.take_output());
-        if !out.is_empty() && !write(&mut stream, &mut out, options.write_timeout).await {
-            break 'session "Write error".into();
-        }
         let outbox = session.conn().map(|c| Arc::clone(c.outbox()));
+        if !out.is_empty() {
+            match send(&mut stream, &mut out, options.write_timeout, outbox.as_deref()).await {
+                Sent::All => {}
+                Sent::Failed => break 'session "Write error".into(),
+                // Too slow a reader: the outbox was closed while we waited for the client.
+                Sent::OutboxClosed => continue,
+            }
+        }
         let woke = tokio::select! {
             input = read(&mut stream, &mut framer, &mut tls_buffer, options.line_bytes_max) => Woke::Input(input),
             events = async { match &outbox { Some(o) => o.recv().await, None => std::future::pending().await } } => Woke::Events(events),
@@ -164,7 +173,6 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
                     };
                     if let Flow::Close(reason) = flow {
                         out.extend(session.take_output());
-                        let _ = write(&mut stream, &mut out, options.write_timeout).await;
                         break 'session reason;
                     }
                     // Pending output is written between lines, so a client that sends many lines
@@ -177,7 +185,6 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
                             Received::Events(events) => {
                                 for event in events {
                                     if let Flow::Close(reason) = session.event(&event, &mut out) {
-                                        let _ = write(&mut stream, &mut out, options.write_timeout).await;
                                         break 'session reason;
                                     }
                                 }
@@ -185,22 +192,23 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
                             Received::Closed(reason) => {
                                 session.closing(&reason);
                                 out.extend(session.take_output());
-                                let _ = write(&mut stream, &mut out, options.write_timeout).await;
                                 break 'session reason;
                             }
                         }
                     }
-                    if out.len() >= tidings_core::OUTPUT_BYTES_HIGH_WATER
-                        && !write(&mut stream, &mut out, options.write_timeout).await
-                    {
-                        break 'session "Write error".into();
+                    if out.len() >= tidings_core::OUTPUT_BYTES_HIGH_WATER {
+                        let outbox = session.conn().map(|c| Arc::clone(c.outbox()));
+                        match send(&mut stream, &mut out, options.write_timeout, outbox.as_deref()).await {
+                            Sent::All => {}
+                            Sent::Failed => break 'session "Write error".into(),
+                            Sent::OutboxClosed => continue 'session,
+                        }
                     }
                 }
             }
             Woke::Events(Received::Events(events)) => {
                 for event in events {
                     if let Flow::Close(reason) = session.event(&event, &mut out) {
-                        let _ = write(&mut stream, &mut out, options.write_timeout).await;
                         break 'session reason;
                     }
                 }
@@ -208,30 +216,35 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
             Woke::Events(Received::Closed(reason)) => {
                 session.closing(&reason);
                 out.extend(session.take_output());
-                let _ = write(&mut stream, &mut out, options.write_timeout).await;
                 break reason;
             }
             Woke::Idle => {
                 last_input = tokio::time::Instant::now();
                 if let Flow::Close(reason) = session.idle() {
                     out.extend(session.take_output());
-                    let _ = write(&mut stream, &mut out, options.write_timeout).await;
                     break reason;
                 }
             }
             Woke::Shutdown => {
                 session.closing("Server shutting down");
                 out.extend(session.take_output());
-                let _ = write(&mut stream, &mut out, options.write_timeout).await;
                 break "Server shutting down".into();
             }
         }
     };
     debug!(id, reason, "chat session ended");
+    // The others learn at once; then the client gets its last lines, unless it is the slow
+    // consumer that took nothing for so long that its outbox overflowed.
     if let Some(conn) = session.conn() {
         hub.disconnect(conn, &reason);
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+    if reason != SENDQ_EXCEEDED {
+        out.extend(session.take_output());
+        if !out.is_empty() {
+            let _ = write(&mut stream, &mut out, FAREWELL_TIMEOUT.min(options.write_timeout)).await;
+        }
+        let _ = tokio::time::timeout(FAREWELL_TIMEOUT, stream.shutdown()).await;
+    }
 }
 
 /// Reads once and frames what came; `None` at end of input or on an error. Cancel-safe.
@@ -266,6 +279,27 @@ async fn read(stream: &mut Stream, framer: &mut Framer, tls_buffer: &mut Vec<u8>
                     Some(lines)
                 }
             }
+        }
+    }
+}
+
+enum Sent {
+    All,
+    Failed,
+    OutboxClosed,
+}
+
+/// [`write`], cut short when `outbox` is closed meanwhile (what was not written is dropped: the
+/// connection is about to end with the outbox's reason).
+async fn send(stream: &mut Stream, out: &mut Vec<u8>, timeout: Duration, outbox: Option<&Outbox>) -> Sent {
+    let Some(outbox) = outbox else {
+        return if write(stream, out, timeout).await { Sent::All } else { Sent::Failed };
+    };
+    tokio::select! {
+        written = write(stream, out, timeout) => if written { Sent::All } else { Sent::Failed },
+        () = outbox.wait_closed() => {
+            *out = Vec::new();
+            Sent::OutboxClosed
         }
     }
 }
