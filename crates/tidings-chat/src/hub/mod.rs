@@ -790,62 +790,77 @@ impl Hub {
             self.room_entry(name)
         };
         let identity = conn.identity();
-        let sequencer = room.sequencer.lock().await;
-        let (ticket, at_ms) = {
+        let member_id = conn.id;
+        let store = Arc::clone(&self.store);
+        let (task_room, name2, body) = (Arc::clone(&room), name.clone(), body.to_owned());
+        // From taking a ticket to settling it, the post runs as a task of its own: if the caller
+        // goes away (its connection ends, its future is dropped) the ticket is still settled, so
+        // the room's later posts are not held back behind it.
+        let sequenced = tokio::spawn(async move {
+            let room = task_room;
+            let sequencer = room.sequencer.lock().await;
+            let (ticket, at_ms) = {
+                let mut inner = room.inner.lock().expect("room");
+                if inner.loaded && inner.modes.no_external && !inner.members.contains_key(&member_id) {
+                    return Err(RoomError::NotMember(name2));
+                }
+                let at_ms = now_ms().max(inner.last_at_ms);
+                inner.last_at_ms = at_ms;
+                let ticket = inner.next_ticket;
+                inner.next_ticket += 1;
+                inner.posts.push_back((ticket, None));
+                (ticket, at_ms)
+            };
+            let message = ChatMessage {
+                id: message_id(at_ms),
+                room: name2.clone(),
+                seq: 0,
+                at_ms,
+                nick: identity.nick,
+                account: identity.account,
+                via: identity.via,
+                kind,
+                body,
+            };
+            let shard = store.shard_map().shard_of_room(&name2);
+            let submitted = store.submit(shard, Op::Post { message: message.clone() }).await;
+            drop(sequencer);
+            let result = match submitted {
+                Ok(pending) => pending.await,
+                Err(e) => Err(e),
+            };
+            let posted = match result {
+                Ok(Outcome::Posted { seq }) => Ok(Arc::new(ChatMessage { seq, ..message })),
+                Ok(other) => Err(StoreError::Database(format!("unexpected outcome {other:?}"))),
+                Err(e) => Err(e),
+            };
             let mut inner = room.inner.lock().expect("room");
-            if inner.loaded && inner.modes.no_external && !inner.members.contains_key(&conn.id) {
-                return Err(RoomError::NotMember(name.clone()));
+            let event = posted.as_ref().ok().map(|m| Arc::new(Event::Message(Arc::clone(m))));
+            if let Some(slot) = inner.posts.iter_mut().find(|(t, _)| *t == ticket) {
+                slot.1 = Some(event);
             }
-            let at_ms = now_ms().max(inner.last_at_ms);
-            inner.last_at_ms = at_ms;
-            let ticket = inner.next_ticket;
-            inner.next_ticket += 1;
-            inner.posts.push_back((ticket, None));
-            (ticket, at_ms)
-        };
-        let message = ChatMessage {
-            id: message_id(at_ms),
-            room: name.clone(),
-            seq: 0,
-            at_ms,
-            nick: identity.nick.clone(),
-            account: identity.account.clone(),
-            via: identity.via,
-            kind,
-            body: body.to_owned(),
-        };
-        let shard = self.store.shard_map().shard_of_room(name);
-        let submitted = self.store.submit(shard, Op::Post { message: message.clone() }).await;
-        drop(sequencer);
-        let result = match submitted {
-            Ok(pending) => pending.await,
-            Err(e) => Err(e),
-        };
-        let posted = match result {
-            Ok(Outcome::Posted { seq }) => Ok(Arc::new(ChatMessage { seq, ..message })),
-            Ok(other) => Err(StoreError::Database(format!("unexpected outcome {other:?}"))),
-            Err(e) => Err(e),
-        };
-        let mut inner = room.inner.lock().expect("room");
-        let event = posted.as_ref().ok().map(|m| Arc::new(Event::Message(Arc::clone(m))));
-        if let Some(slot) = inner.posts.iter_mut().find(|(t, _)| *t == ticket) {
-            slot.1 = Some(event);
-        }
-        // Deliver every settled post at the head, in order.
-        while let Some((_, Some(_))) = inner.posts.front() {
-            let (_, settled) = inner.posts.pop_front().expect("front");
-            if let Some(Some(event)) = settled {
-                for member in inner.members.values() {
-                    member.outbox.push(Arc::clone(&event));
+            // Deliver every settled post at the head, in order.
+            while let Some((_, Some(_))) = inner.posts.front() {
+                let (_, settled) = inner.posts.pop_front().expect("front");
+                if let Some(Some(event)) = settled {
+                    for member in inner.members.values() {
+                        member.outbox.push(Arc::clone(&event));
+                    }
                 }
             }
-        }
+            drop(inner);
+            posted.map_err(|e| {
+                warn!(room = %name2, error = %e, "post failed");
+                RoomError::Store(e)
+            })
+        });
+        let posted = sequenced
+            .await
+            .unwrap_or_else(|e| Err(RoomError::Store(StoreError::Database(format!("post task failed: {e}")))));
+        let inner = room.inner.lock().expect("room");
         self.maybe_unload(&room, &inner);
         drop(inner);
-        posted.map_err(|e| {
-            warn!(room = %name, error = %e, "post failed");
-            RoomError::Store(e)
-        })
+        posted
     }
 
     /// Sends a private message to every connection whose nick is `target` (case-insensitive);

@@ -157,3 +157,37 @@ async fn posting_needs_membership_under_no_external_and_limits_hold() {
     let posted = hub.post(&a, &r, MessageKind::Text, "ok").await.unwrap();
     assert_eq!((posted.seq, posted.id.len()), (1, 26));
 }
+
+#[tokio::test]
+async fn a_post_whose_caller_goes_away_does_not_hold_back_the_room() {
+    let hub = hub("cancel", HubLimits::default());
+    let r = room("#cancel");
+    let (a, b) = (hub.connect(guest("a")), hub.connect(guest("b")));
+    hub.join(&a, &r, None, false).await.unwrap();
+    hub.join(&b, &r, None, false).await.unwrap();
+    drain(&b);
+    // The caller's future is dropped right after it started: the post still settles.
+    let dropped = tokio::time::timeout(std::time::Duration::ZERO, hub.post(&a, &r, MessageKind::Text, "first"));
+    let _ = dropped.await; // usually cut short; either way the post must settle
+    hub.post(&a, &r, MessageKind::Text, "second").await.unwrap();
+    // Both reach the other member, in the room's one order, which is its history's.
+    let mut seen = Vec::new();
+    for _ in 0..500 {
+        seen.extend(bodies(&drain(&b)));
+        if seen.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let history: Vec<String> = hub
+        .history(&r, HistoryQuery { after: None, before: None, limit: 10 })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(seen, history);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["first", "second"]);
+}
