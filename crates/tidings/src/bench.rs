@@ -406,6 +406,7 @@ async fn idle(server: SocketAddr, pid: u32, connections: usize, join_group: Opti
         }
         open.push(stream);
     }
+    settle().await;
     let after = rss_kib(pid)?;
     let per = (after.saturating_sub(before)) as f64 * 1024.0 / connections as f64;
     println!(
@@ -447,6 +448,9 @@ async fn fanout(
         readers.push((read, write));
     }
     let joined_secs = started.elapsed().as_secs_f64();
+    if pid.is_some() {
+        settle().await;
+    }
     let after = pid.map(rss_kib).transpose()?;
     // Every member counts the sender's lines and notes when each arrived.
     let sent_at = std::sync::Arc::new(std::sync::Mutex::new(vec![None::<Instant>; messages]));
@@ -513,6 +517,12 @@ async fn fanout(
         );
     }
     Ok(())
+}
+
+/// Lets the server finish the work the connections caused and its allocator return what that work
+/// freed, so the resident size read next is what the connections hold.
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(2)).await;
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {

@@ -368,6 +368,10 @@ impl Conn {
 
 struct Room {
     name: RoomName,
+    /// Operations holding the room between looking it up and finishing (joins loading it, posts
+    /// in flight): while above zero the room stays in the hub's map, so nobody joins a copy that
+    /// was already forgotten. Changed under the hub's `rooms` lock when it goes up.
+    busy: std::sync::atomic::AtomicUsize,
     /// Serializes stamping and queueing posts, so the shard applies them in stamp order.
     sequencer: tokio::sync::Mutex<()>,
     inner: Mutex<RoomInner>,
@@ -431,6 +435,18 @@ impl RoomInner {
     }
 }
 
+/// Most pending invitations of one room (they are forgotten when the room empties).
+pub const INVITATIONS_MAX: usize = 256;
+
+/// Ends a hold on a room when dropped (see `Room::busy`).
+struct Held(Arc<Room>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The rooms of one node and everyone in them.
 pub struct Hub {
     store: Arc<dyn Store>,
@@ -440,7 +456,7 @@ pub struct Hub {
     conns: Mutex<HashMap<ConnId, Weak<Conn>>>,
     /// Connections by nick (ASCII lower case), so a lookup by nick costs O(1), not a walk of every
     /// connection. Updated with `conns` by connect, set_nick and disconnect.
-    nicks: Mutex<HashMap<String, Vec<Weak<Conn>>>>,
+    nicks: Mutex<HashMap<String, HashMap<ConnId, Weak<Conn>>>>,
     /// Connections per account, for presence.
     online: Mutex<HashMap<Address, usize>>,
 }
@@ -484,7 +500,7 @@ impl Hub {
             state: Mutex::new(ConnState { identity, rooms: HashSet::new(), away: None }),
         });
         self.conns.lock().expect("conns").insert(id, Arc::downgrade(&conn));
-        self.nicks.lock().expect("nicks").entry(nick).or_default().push(Arc::downgrade(&conn));
+        self.nicks.lock().expect("nicks").entry(nick).or_default().insert(id, Arc::downgrade(&conn));
         if let Some(account) = account {
             self.account_connected(account);
         }
@@ -559,20 +575,25 @@ impl Hub {
                 at_ms,
             })
         });
-        let mut told = HashSet::new();
-        let rooms: Vec<RoomName> = conn.lock().rooms.drain().collect();
-        for name in rooms {
-            let Some(room) = self.room_loaded(&name) else { continue };
+        let names: Vec<RoomName> = conn.lock().rooms.drain().collect();
+        let rooms: Vec<Arc<Room>> = names.iter().filter_map(|name| self.room_loaded(name)).collect();
+        // The quit in every room first, then (an account's last connection) one offline notice to
+        // each connection that shared a room with it.
+        for room in &rooms {
             let mut inner = room.inner.lock().expect("room");
             if let Some(member) = inner.members.remove(&conn.id) {
                 let view = inner.view(conn, &member);
                 inner.broadcast(Event::Left {
-                    room: name.clone(),
+                    room: room.name.clone(),
                     member: view,
                     how: Leave::Quit(reason.into()),
                     at_ms,
                 });
             }
+        }
+        let mut told = HashSet::new();
+        for room in &rooms {
+            let inner = room.inner.lock().expect("room");
             if let Some(offline) = &offline {
                 for (id, member) in &inner.members {
                     if told.insert(*id) {
@@ -580,7 +601,7 @@ impl Hub {
                     }
                 }
             }
-            self.maybe_unload(&room, &inner);
+            self.maybe_unload(room, &inner);
         }
         self.conns.lock().expect("conns").remove(&conn.id);
         let nick = conn.lock().identity.nick.to_ascii_lowercase();
@@ -600,11 +621,13 @@ impl Hub {
         self.rooms.lock().expect("rooms").get(name).cloned()
     }
 
-    fn room_entry(&self, name: &RoomName) -> Arc<Room> {
+    /// The room, loaded or a new entry, held busy until [`Hub::release`].
+    fn acquire(&self, name: &RoomName) -> Arc<Room> {
         let mut rooms = self.rooms.lock().expect("rooms");
-        Arc::clone(rooms.entry(name.clone()).or_insert_with(|| {
+        let room = Arc::clone(rooms.entry(name.clone()).or_insert_with(|| {
             Arc::new(Room {
                 name: name.clone(),
+                busy: std::sync::atomic::AtomicUsize::new(0),
                 sequencer: tokio::sync::Mutex::new(()),
                 inner: Mutex::new(RoomInner {
                     loaded: false,
@@ -618,14 +641,25 @@ impl Hub {
                     posts: VecDeque::new(),
                 }),
             })
-        }))
+        }));
+        room.busy.fetch_add(1, Ordering::AcqRel);
+        room
     }
 
-    /// Forgets a room with no members and no post in flight (its state is in the store).
+    /// Ends a hold taken by [`Hub::acquire`]; forgets the room if nothing else holds it.
+    fn release(&self, room: &Arc<Room>) {
+        room.busy.fetch_sub(1, Ordering::AcqRel);
+        let inner = room.inner.lock().expect("room");
+        self.maybe_unload(room, &inner);
+    }
+
+    /// Forgets a room with no members, no post in flight and nobody holding it (its state is in
+    /// the store; pending invitations go with it). Lock order: the room's `inner`, then `rooms`.
     fn maybe_unload(&self, room: &Arc<Room>, inner: &RoomInner) {
-        if inner.members.is_empty() && inner.posts.is_empty() && inner.invited.is_empty() {
+        if inner.members.is_empty() && inner.posts.is_empty() {
             let mut rooms = self.rooms.lock().expect("rooms");
-            if rooms.get(&room.name).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            // Read under `rooms`, where holds are taken: none can appear meanwhile.
+            if room.busy.load(Ordering::Acquire) == 0 && rooms.get(&room.name).is_some_and(|r| Arc::ptr_eq(r, room)) {
                 rooms.remove(&room.name);
             }
         }
@@ -633,16 +667,16 @@ impl Hub {
 
     /// Loads (or, when `create`, creates) the room's durable state into memory. With `exclusive`,
     /// a room that exists is an error.
-    async fn load(&self, name: &RoomName, exclusive: bool) -> Result<Arc<Room>, JoinError> {
-        let room = self.room_entry(name);
+    async fn load(&self, room: &Arc<Room>, exclusive: bool) -> Result<(), JoinError> {
+        let name = &room.name;
         if room.inner.lock().expect("room").loaded && !exclusive {
-            return Ok(room);
+            return Ok(());
         }
         // The sequencer also orders loading against posts, so nothing is posted to a half-loaded room.
         let sequencer = room.sequencer.lock().await;
         if room.inner.lock().expect("room").loaded && !exclusive {
             drop(sequencer);
-            return Ok(room);
+            return Ok(());
         }
         let op = Op::CreateRoom { room: name.clone(), created_ms: now_ms(), modes: RoomModes::new_room(), exclusive };
         match self.store.apply_room(name, op).await {
@@ -662,7 +696,7 @@ impl Hub {
         }
         drop(inner);
         drop(sequencer);
-        Ok(room)
+        Ok(())
     }
 
     /// Joins `conn` to `name`, creating the room if it does not exist (or, with `exclusive`, only
@@ -687,7 +721,21 @@ impl Hub {
                 return Err(JoinError::TooManyRooms(name.clone()));
             }
         }
-        let room = self.load(name, exclusive).await?;
+        let room = self.acquire(name);
+        let joined = self.join_held(conn, &room, key, exclusive).await;
+        self.release(&room);
+        joined
+    }
+
+    async fn join_held(
+        &self,
+        conn: &Arc<Conn>,
+        room: &Arc<Room>,
+        key: Option<&str>,
+        exclusive: bool,
+    ) -> Result<Joined, JoinError> {
+        let name = &room.name;
+        self.load(room, exclusive).await?;
         let mut inner = room.inner.lock().expect("room");
         let (nick, account) = {
             let state = conn.lock();
@@ -778,17 +826,15 @@ impl Hub {
         if body.contains(['\r', '\n', '\0']) {
             return Err(RoomError::Invalid("message contains CR, LF or NUL".into()));
         }
-        let member = conn.lock().rooms.contains(name);
-        let room = if member {
-            self.room_loaded(name).ok_or_else(|| RoomError::NotMember(name.clone()))?
-        } else {
+        if !conn.lock().rooms.contains(name) {
             let record = self.store.room(name).await.map_err(RoomError::Store)?;
             let Some(record) = record else { return Err(RoomError::NoSuchRoom(name.clone())) };
             if record.modes.no_external {
                 return Err(RoomError::NotMember(name.clone()));
             }
-            self.room_entry(name)
-        };
+        }
+        // Held until the post settled, so the room cannot be forgotten while it is in flight.
+        let room = self.acquire(name);
         let identity = conn.identity();
         let member_id = conn.id;
         let store = Arc::clone(&self.store);
@@ -797,7 +843,9 @@ impl Hub {
         // goes away (its connection ends, its future is dropped) the ticket is still settled, so
         // the room's later posts are not held back behind it.
         let sequenced = tokio::spawn(async move {
-            let room = task_room;
+            // The hold taken above ends with the task, however it ends.
+            let hold = Held(task_room);
+            let room = &hold.0;
             let sequencer = room.sequencer.lock().await;
             let (ticket, at_ms) = {
                 let mut inner = room.inner.lock().expect("room");
@@ -888,7 +936,7 @@ impl Hub {
         let nicks = self.nicks.lock().expect("nicks");
         nicks
             .get(&nick.to_ascii_lowercase())
-            .map(|conns| conns.iter().filter_map(Weak::upgrade).collect())
+            .map(|conns| conns.values().filter_map(Weak::upgrade).collect())
             .unwrap_or_default()
     }
 
@@ -896,7 +944,7 @@ impl Hub {
     fn unindex_nick(&self, nick: &str, id: ConnId) {
         let mut nicks = self.nicks.lock().expect("nicks");
         if let Some(conns) = nicks.get_mut(nick) {
-            conns.retain(|c| c.upgrade().is_some_and(|c| c.id != id));
+            conns.remove(&id);
             if conns.is_empty() {
                 nicks.remove(nick);
             }
@@ -916,7 +964,7 @@ impl Hub {
         if before != after {
             self.unindex_nick(&before, conn.id);
             if let Some(me) = self.conns.lock().expect("conns").get(&conn.id).cloned() {
-                self.nicks.lock().expect("nicks").entry(after).or_default().push(me);
+                self.nicks.lock().expect("nicks").entry(after).or_default().insert(conn.id, me);
             }
         }
         let event = Arc::new(Event::Nick { old, new: nick.to_owned(), at_ms: now_ms() });
@@ -1098,6 +1146,7 @@ impl Hub {
         inner.broadcast(Event::Left { room: name.clone(), member: view, how, at_ms: now_ms() });
         inner.members.remove(&id);
         target_conn.lock().rooms.remove(name);
+        self.maybe_unload(&room, &inner);
         Ok(())
     }
 
@@ -1116,6 +1165,9 @@ impl Hub {
         }
         if inner.find_nick(target).is_some() {
             return Err(RoomError::TargetAlreadyMember(name.clone(), target.to_owned()));
+        }
+        if inner.invited.len() >= INVITATIONS_MAX {
+            return Err(RoomError::Invalid(format!("{name} has {INVITATIONS_MAX} pending invitations already")));
         }
         inner.invited.insert(target.to_ascii_lowercase());
         let event = Arc::new(Event::Invited { room: name.clone(), by: conn.identity() });
@@ -1156,8 +1208,11 @@ impl Hub {
     /// [`StoreError`].
     pub async fn list(&self) -> Result<Vec<RoomSummary>, StoreError> {
         let records = self.store.rooms().await?;
+        // The rooms are copied out first: a room's lock is never taken under `rooms` (the order
+        // is the room's, then `rooms`).
+        let rooms: Vec<(RoomName, Arc<Room>)> =
+            self.rooms.lock().expect("rooms").iter().map(|(n, r)| (n.clone(), Arc::clone(r))).collect();
         let loaded: HashMap<RoomName, (usize, Option<String>)> = {
-            let rooms = self.rooms.lock().expect("rooms");
             rooms
                 .iter()
                 .map(|(name, room)| {

@@ -191,3 +191,53 @@ async fn a_post_whose_caller_goes_away_does_not_hold_back_the_room() {
     sorted.sort();
     assert_eq!(sorted, ["first", "second"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_stays_one_room_while_posts_and_joins_race_with_its_emptying() {
+    let hub = hub("split", HubLimits::default());
+    let r = room("#split");
+    let op = hub.connect(guest("op"));
+    hub.join(&op, &r, None, false).await.unwrap();
+    hub.set_modes(&op, &r, vec![ModeChange::NoExternal(false)]).await.unwrap();
+    hub.part(&op, &r, None).unwrap();
+    for round in 0..50 {
+        let (outsider, y, z) = (hub.connect(guest("x")), hub.connect(guest("y")), hub.connect(guest("z")));
+        let posting = {
+            let (hub, outsider, r) = (Arc::clone(&hub), Arc::clone(&outsider), r.clone());
+            tokio::spawn(async move { hub.post(&outsider, &r, MessageKind::Text, "from outside").await })
+        };
+        let joining = {
+            let (hub, y, r) = (Arc::clone(&hub), Arc::clone(&y), r.clone());
+            tokio::spawn(async move { hub.join(&y, &r, None, false).await })
+        };
+        posting.await.unwrap().unwrap();
+        joining.await.unwrap().unwrap();
+        hub.join(&z, &r, None, false).await.unwrap();
+        drain(&z);
+        hub.post(&y, &r, MessageKind::Text, &format!("round {round}")).await.unwrap();
+        assert_eq!(bodies(&drain(&z)), [format!("round {round}")], "y and z are in different copies of the room");
+        for c in [&outsider, &y, &z] {
+            hub.disconnect(c, "done");
+        }
+        assert_eq!(hub.rooms_loaded(), 0, "an empty room stays loaded");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_rooms_while_rooms_empty_does_not_deadlock() {
+    let hub = hub("list", HubLimits::default());
+    let lister = {
+        let hub = Arc::clone(&hub);
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                hub.list().await.unwrap();
+            }
+        })
+    };
+    for i in 0..200 {
+        let c = hub.connect(guest("c"));
+        hub.join(&c, &room(&format!("#r{}", i % 7)), None, false).await.unwrap();
+        hub.disconnect(&c, "bye");
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(30), lister).await.expect("list deadlocked").unwrap();
+}

@@ -130,8 +130,13 @@ impl Session {
             ("BEFORE", Some(before)) => read(None, Some(before), limit).await,
             ("AFTER", Some(after)) => read(Some(after), None, limit).await,
             ("AROUND", Some(center)) => {
-                let mut page = read(None, Some(center.clone()), limit / 2).await?;
+                // At least the message before the centre is read, to know where the centre is; it
+                // is kept only when half the limit leaves room for it.
+                let mut page = read(None, Some(center.clone()), (limit / 2).max(1)).await?;
                 let from = page.last().map_or(0, |m| m.seq);
+                if limit / 2 == 0 {
+                    page.clear();
+                }
                 let rest = read(Some(HistoryBound::Seq(from)), None, limit - page.len()).await?;
                 if let HistoryBound::Id(id) = &center
                     && page.is_empty()
