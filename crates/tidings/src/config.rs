@@ -240,6 +240,13 @@ impl Config {
             if l.address.port() != 0 && !seen.insert(l.address) {
                 bail!("[[listener]] address {} is used twice", l.address);
             }
+            if matches!(l.service, Service::Line | Service::Irc | Service::Http) && l.tls == TlsMode::Starttls {
+                bail!(
+                    "[[listener]] {} on {} has no STARTTLS: set tls = \"none\" or \"implicit\"",
+                    l.service.name(),
+                    l.address
+                );
+            }
         }
         Ok(())
     }
@@ -344,6 +351,17 @@ mod tests {
         }
         let bad: Config = toml::from_str("[udp]\nrooms = 5\n").unwrap();
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn chat_and_http_listeners_refuse_starttls() {
+        for service in ["line", "irc", "http"] {
+            let text =
+                format!("[[listener]]\nservice = \"{service}\"\naddress = \"127.0.0.1:0\"\ntls = \"starttls\"\n");
+            let config: Config = toml::from_str(&text).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains("has no STARTTLS"), "{service}: {error}");
+        }
     }
 
     #[test]

@@ -142,22 +142,10 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
                 tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
             Service::Line => {
-                if listener.tls == TlsMode::Starttls {
-                    bail!(
-                        "the line protocol has no STARTTLS: set tls = \"none\" or \"implicit\" on {}",
-                        listener.address
-                    );
-                }
                 let service = tidings_chat::line::LineService::new(Arc::clone(&hub), config.line.clone());
                 tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
             Service::Http => {
-                if listener.tls == TlsMode::Starttls {
-                    bail!(
-                        "HTTP has no STARTTLS: set tls = \"none\" or \"implicit\" (https) for the listener on {}",
-                        listener.address
-                    );
-                }
                 let service = tidings_web::HttpService::new(tidings_web::WebSettings {
                     config: config.web.clone(),
                     hub: Arc::clone(&hub),
@@ -168,12 +156,6 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
                 tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
             Service::Irc => {
-                if listener.tls == TlsMode::Starttls {
-                    bail!(
-                        "the IRC listener on {} takes tls = \"none\" or \"implicit\" (IRC has no STARTTLS here)",
-                        listener.address
-                    );
-                }
                 tokio::spawn(tidings_net::serve(socket, options, token, Arc::clone(&irc)));
             }
         }
