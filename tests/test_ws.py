@@ -203,6 +203,27 @@ def test_passwords_need_tls_where_plaintext_is_refused(make_server):
         assert c.login()["account"] == f"ta@{DEMO_DOMAIN}"
 
 
+
+def test_tls_sends_no_session_tickets_after_the_handshake(make_server):
+    """TLS 1.3 tickets would come after the handshake, just as the client writes its first request.
+    A client that reads in one thread and writes in another (the `websockets` sync client above, on
+    Python's ssl) handles them while it writes, and OpenSSL may then lose that write: the upgrade
+    request never leaves and both sides wait. The server sends none."""
+    server = make_server(listeners=[("http", "implicit")])
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    with socket.create_connection(("127.0.0.1", server.port("http", "implicit")), timeout=TIMEOUT) as raw, \
+            context.wrap_socket(raw) as tls:
+        tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := tls.recv(4096):
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200 "), reply
+        # Tickets would have come before the reply, so the session would hold one by now.
+        assert tls.version() == "TLSv1.3" and not tls.session.has_ticket
+
 def test_no_login_in_time_gets_an_error_then_1008(make_server):
     server = make_server(settings={"web": {"login_timeout_secs": 1}}, listeners=LISTENERS)
     with ws(server) as c:

@@ -41,6 +41,19 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+/// TLS 1.3 session tickets sent after a handshake: none (rustls sends 2 by default).
+///
+/// A TLS 1.3 server can only send its tickets once the client's Finished is in, which is when the
+/// client has just finished its handshake and starts writing its first request. A client that
+/// reads and writes one connection from two threads at once (Python's `ssl` module under the
+/// `websockets` sync client and other threaded clients) then handles the tickets in its reading
+/// thread while its writing thread sends, and OpenSSL's connection state is not safe for that: now
+/// and then the first write never leaves the client, or fails, and both sides wait until a
+/// timeout. Application data does not take that path; tickets (post-handshake handshake messages)
+/// do. Without tickets a returning client makes a full handshake (one more signature) instead of
+/// resuming; TLS 1.2 clients can still resume by session id.
+const TLS13_TICKETS: usize = 0;
+
 /// Builds the rustls server configuration from `config`, generating
 /// `<data_dir>/tls/{cert,key}.pem` for `hostname` (plus `localhost`, 127.0.0.1 and ::1) when no
 /// certificate is configured and none was generated before.
@@ -62,10 +75,11 @@ pub fn server_config(config: &TlsConfig, data_dir: &Path, hostname: &str) -> Res
     }
     let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| TlsError::Pem(key_path.clone(), e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
+    config.send_tls13_tickets = TLS13_TICKETS;
     Ok(Arc::new(config))
 }
 
