@@ -556,8 +556,11 @@ def test_flooding_gets_flood_errors_then_a_close(make_server):
     server = make_server(settings={"web": {"flood_requests_per_sec": 1, "flood_burst": 3, "flood_strikes_max": 5}},
                          listeners=LISTENERS)
     with ws(server) as c:
-        for i in range(12):
-            c.send_raw(json.dumps({"type": "ping", "id": i}))
+        try:
+            for i in range(12):
+                c.send_raw(json.dumps({"type": "ping", "id": i}))
+        except ConnectionClosed:
+            pass  # the server may close before the client has sent all twelve
         assert c.closed() == (1008, "Excess Flood")
         codes = [(e.get("id"), e.get("code")) for e in c.events]
         assert codes[:3] == [(0, None), (1, None), (2, None)]
