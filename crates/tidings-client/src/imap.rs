@@ -767,7 +767,7 @@ fn mailbox_name(mailbox: &Mailbox<'_>) -> String {
         Mailbox::Inbox => "INBOX".to_owned(),
         Mailbox::Other(other) => {
             let raw = String::from_utf8_lossy(other.as_ref()).into_owned();
-            utf7::decode(&raw).unwrap_or(raw)
+            utf7::decode(raw.as_bytes()).unwrap_or(raw)
         }
     }
 }

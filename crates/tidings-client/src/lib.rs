@@ -34,7 +34,7 @@ pub mod mbox;
 pub mod mime;
 pub mod net;
 pub mod smtp;
-pub mod utf7;
+pub use tidings_core::utf7;
 
 use tidings_core::Flags;
 

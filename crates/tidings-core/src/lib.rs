@@ -21,6 +21,7 @@ mod op;
 pub mod password;
 mod session;
 mod shard;
+pub mod utf7;
 
 pub use address::{
     Address, AddressError, DOMAIN_BYTES_MAX, LOCAL_PART_BYTES_MAX, PATH_BYTES_MAX, Path, is_valid_domain, parse_path,

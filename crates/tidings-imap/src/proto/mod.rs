@@ -20,7 +20,6 @@ mod framer;
 mod mailbox;
 mod names;
 mod session;
-mod utf7;
 mod wire;
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
 use tidings_core::{INBOX, MAILBOX_DELIMITER, MailboxNameError, canonical_mailbox_name};
 
-use super::utf7;
+use tidings_core::utf7;
 
 /// Longest LIST pattern (reference and pattern together) matched, in characters; longer ones
 /// match nothing (no mailbox name is that long).

@@ -6,7 +6,7 @@
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 /// Encodes a UTF-8 name in modified UTF-7.
-pub(crate) fn encode(name: &str) -> String {
+pub fn encode(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut pending: Vec<u16> = Vec::new();
     for c in name.chars() {
@@ -49,14 +49,14 @@ fn flush(units: &mut Vec<u16>, out: &mut String) {
     out.push('-');
 }
 
-/// Why a name is not valid modified UTF-7.
+/// Why a name is not valid modified UTF-7 (see [`decode`] for what is refused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct InvalidUtf7;
+pub struct InvalidUtf7;
 
 /// Decodes a modified UTF-7 name, strictly: octets outside printable ASCII, an unterminated or
 /// empty shift (`&-` excepted), base64 outside the alphabet, leftover bits that are not zero,
 /// broken UTF-16 surrogates, and encoded printable ASCII are all refused.
-pub(crate) fn decode(name: &[u8]) -> Result<String, InvalidUtf7> {
+pub fn decode(name: &[u8]) -> Result<String, InvalidUtf7> {
     let mut out = String::with_capacity(name.len());
     let mut rest = name;
     while let Some((&first, tail)) = rest.split_first() {
