@@ -37,6 +37,22 @@ pub struct HttpConfig {
     /// Most messages one `history` request returns (also the default `limit`). 1 to 999.
     /// Default 100.
     pub history_page_max: usize,
+    /// Seconds a session of the API or the web app lasts after login. Default 43,200 (12 hours).
+    pub session_ttl_secs: u64,
+    /// Sessions one account may hold at once; a login past it ends the account's oldest.
+    /// Default 32.
+    pub sessions_per_account_max: usize,
+    /// Sessions the node holds at once; past it, a login ends the oldest session. Default 100,000.
+    pub sessions_max: usize,
+    /// Largest request body the API takes (a message with its attachments, in JSON with base64),
+    /// octets; a larger one gets `413`. At least 65,536. Default 36 MiB (25 MiB of attachments).
+    pub request_bytes_max: usize,
+    /// Failed logins to the API for one account within `lockout_secs` after which its logins are
+    /// refused (`429`) until the window passes; ten times as many from one client IP lock that IP
+    /// out. Default 5.
+    pub login_failures_before_lockout: u32,
+    /// The lockout window, seconds. Default 900.
+    pub lockout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +70,12 @@ impl Default for HttpConfig {
             flood_burst: 20,
             flood_strikes_max: 10,
             history_page_max: 100,
+            session_ttl_secs: 43_200,
+            sessions_per_account_max: 32,
+            sessions_max: 100_000,
+            request_bytes_max: 36 * 1024 * 1024,
+            login_failures_before_lockout: 5,
+            lockout_secs: 900,
         }
     }
 }
@@ -99,7 +121,42 @@ impl HttpConfig {
         if !(1..=HISTORY_PAGE_LIMIT).contains(&self.history_page_max) {
             return Err(format!("[web] history_page_max must be 1..={HISTORY_PAGE_LIMIT}"));
         }
+        if self.session_ttl_secs == 0 || self.sessions_per_account_max == 0 || self.sessions_max == 0 {
+            return Err("[web] session_ttl_secs, sessions_per_account_max and sessions_max must be positive".into());
+        }
+        if self.login_failures_before_lockout == 0 || self.lockout_secs == 0 {
+            return Err("[web] login_failures_before_lockout and lockout_secs must be positive".into());
+        }
+        if self.request_bytes_max < 65_536 {
+            return Err("[web] request_bytes_max must be at least 65536".into());
+        }
         Ok(())
+    }
+}
+
+/// `[outbound]`: where mail for other domains goes (verification codes to outside addresses, and
+/// mail the API sends). Without a smarthost, such mail is refused with a clear error.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// `host:port` of an SMTP relay that accepts our mail for every other domain (RFC 5321 §2.3.10,
+    /// "smarthost"). Empty: none. Default empty.
+    pub smarthost: String,
+}
+
+impl OutboundConfig {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// `smarthost` that is not `host:port`.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.smarthost.is_empty() {
+            return Ok(());
+        }
+        match self.smarthost.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => Ok(()),
+            _ => Err(format!("[outbound] smarthost {:?} must be host:port", self.smarthost)),
+        }
     }
 }
 

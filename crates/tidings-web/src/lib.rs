@@ -14,13 +14,19 @@
 //!
 //! The rooms are the hub's ([`tidings_chat::Hub`]), shared with every other chat front-end.
 //!
+//! The same listener serves the HTTP API under `/api/v1` (docs/web-api.md: accounts with emailed
+//! verification codes, sessions, webmail) and the web app at `/`.
+//!
 //! ```no_run
 //! # fn demo(settings: tidings_web::WebSettings) {
-//! // One service per process; hand it to `tidings_net::serve` with an HTTP listener.
-//! let service = tidings_web::HttpService::new(settings);
+//! // One `Web` per process, shared by every HTTP listener (sessions live in it).
+//! let web = tidings_web::Web::new(settings);
+//! let service = tidings_web::HttpService::new(web);
 //! # drop(service); }
 //! ```
 
+pub mod api;
+pub mod app;
 mod config;
 mod service;
 pub mod ws;
@@ -34,7 +40,7 @@ use tidings_chat::Hub;
 use tidings_net::PlaintextAuth;
 use tidings_store::Directory;
 
-pub use config::{HEADER_BYTES_MIN, HISTORY_PAGE_LIMIT, HttpConfig};
+pub use config::{HEADER_BYTES_MIN, HISTORY_PAGE_LIMIT, HttpConfig, OutboundConfig};
 pub use service::{ConnInfo, HttpService};
 
 /// What the HTTP service needs from the rest of the server.
@@ -49,14 +55,45 @@ pub struct WebSettings {
     pub plaintext_auth: PlaintextAuth,
     /// `[auth] failure_delay_ms`: the wait before answering a failed login.
     pub auth_failure_delay: Duration,
+    /// `[server] hostname`: in `Message-ID:` and `Received:` fields of mail the API sends.
+    pub hostname: String,
+    /// `[outbound]`: where mail to other domains goes.
+    pub outbound: OutboundConfig,
 }
 
-/// The routes: `GET /ws` (WebSocket chat API), `GET /healthz` (`ok`), `GET /` (a pointer to
-/// the API). Requests must carry a [`ConnInfo`] extension, as [`HttpService`] adds.
-pub fn router(settings: Arc<WebSettings>) -> Router {
+/// The HTTP side of one node: its settings and the state every HTTP listener shares (sessions,
+/// rate limits). Dereferences to its [`WebSettings`].
+pub struct Web {
+    /// What the node gave.
+    pub settings: WebSettings,
+    /// Logged-in sessions of the API and the web app.
+    pub sessions: api::auth::Sessions,
+}
+
+impl Web {
+    /// The shared state over `settings`.
+    pub fn new(settings: WebSettings) -> Arc<Web> {
+        let sessions = api::auth::Sessions::new(&settings.config);
+        Arc::new(Web { settings, sessions })
+    }
+}
+
+impl std::ops::Deref for Web {
+    type Target = WebSettings;
+    fn deref(&self) -> &WebSettings {
+        &self.settings
+    }
+}
+
+/// The routes: `/api/v1/…` (the HTTP API, [`api`]), `GET /ws` (WebSocket chat API),
+/// `GET /healthz` (`ok`), and the web app ([`app`]) at `/`. Requests must carry a [`ConnInfo`]
+/// extension, as [`HttpService`] adds.
+pub fn router(web: Arc<Web>) -> Router {
     Router::new()
+        .nest("/api/v1", api::routes(&web))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/", get(|| async { "tidings: the WebSocket chat API is at /ws (docs/chat-api.md)\n" }))
-        .with_state(settings)
+        .merge(app::routes())
+        .layer(axum::middleware::map_response(app::security_headers))
+        .with_state(web)
 }

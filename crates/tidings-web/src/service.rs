@@ -15,7 +15,7 @@ use tracing::debug;
 
 use tidings_net::{Accepted, Admission, Service, Shutdown};
 
-use crate::WebSettings;
+use crate::Web;
 
 /// How long a connection's requests in flight may take to finish once the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -34,17 +34,17 @@ pub struct ConnInfo {
     _admission: Admission,
 }
 
-/// The HTTP service: `GET /ws` (the WebSocket chat API), `GET /healthz`, `GET /`.
+/// The HTTP service: the API, the WebSocket chat API, the web app ([`crate::router`]).
 pub struct HttpService {
     router: Router,
-    settings: Arc<WebSettings>,
+    web: Arc<Web>,
 }
 
 impl HttpService {
-    /// The service with the crate's router over `settings`.
-    pub fn new(settings: WebSettings) -> Arc<HttpService> {
-        let settings = Arc::new(settings);
-        Arc::new(HttpService { router: crate::router(Arc::clone(&settings)), settings })
+    /// The service with the crate's router over `web` (one per listener; every listener of a node
+    /// shares its `Web`).
+    pub fn new(web: Arc<Web>) -> Arc<HttpService> {
+        Arc::new(HttpService { router: crate::router(Arc::clone(&web)), web })
     }
 }
 
@@ -68,7 +68,7 @@ impl Service for HttpService {
             request.extensions_mut().insert(Arc::clone(&info));
             router.clone().call(request)
         });
-        let config = &self.settings.config;
+        let config = &self.web.config;
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())

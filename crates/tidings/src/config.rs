@@ -17,7 +17,7 @@ use tidings_net::tls::TlsConfig;
 use tidings_pop3::server::Pop3Config;
 use tidings_smtp::server::SmtpConfig;
 use tidings_store::{DirectoryConfig, StoreConfig};
-use tidings_web::HttpConfig;
+use tidings_web::{HttpConfig, OutboundConfig};
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -47,6 +47,8 @@ pub struct Config {
     pub udp: UdpConfig,
     /// `[web]`: the HTTP listener and the WebSocket chat API.
     pub web: HttpConfig,
+    /// `[outbound]`: where mail for other domains goes.
+    pub outbound: OutboundConfig,
     /// `[irc]`: the IRC front-end.
     pub irc: IrcConfig,
     /// `[[listener]]`: every socket the server binds. Giving any replaces all the defaults.
@@ -69,6 +71,7 @@ impl Default for Config {
             line: LineConfig::default(),
             udp: UdpConfig::default(),
             web: HttpConfig::default(),
+            outbound: OutboundConfig::default(),
             irc: IrcConfig::default(),
             listeners: vec![
                 ListenerConfig::new(Service::Smtp, "127.0.0.1:2525"),
@@ -234,6 +237,7 @@ impl Config {
         self.chat.validate().map_err(anyhow::Error::msg)?;
         self.udp.validate().map_err(anyhow::Error::msg)?;
         self.web.validate().map_err(anyhow::Error::msg)?;
+        self.outbound.validate().map_err(anyhow::Error::msg)?;
         self.irc.validate().map_err(anyhow::Error::msg)?;
         let mut seen = std::collections::BTreeSet::new();
         for l in &self.listeners {

@@ -79,6 +79,8 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
         handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
     };
     let mut admissions: BTreeMap<Service, Arc<Admissions>> = BTreeMap::new();
+    // One `Web` (sessions, throttles) shared by every HTTP listener.
+    let mut web: Option<Arc<tidings_web::Web>> = None;
     let mut bound = Vec::new();
     let maildrop_locks = MaildropLocks::default();
     for listener in &config.listeners {
@@ -146,13 +148,18 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
                 tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
             Service::Http => {
-                let service = tidings_web::HttpService::new(tidings_web::WebSettings {
-                    config: config.web.clone(),
-                    hub: Arc::clone(&hub),
-                    directory,
-                    plaintext_auth,
-                    auth_failure_delay,
+                let web = web.get_or_insert_with(|| {
+                    tidings_web::Web::new(tidings_web::WebSettings {
+                        config: config.web.clone(),
+                        hub: Arc::clone(&hub),
+                        directory,
+                        plaintext_auth,
+                        auth_failure_delay,
+                        hostname,
+                        outbound: config.outbound.clone(),
+                    })
                 });
+                let service = tidings_web::HttpService::new(Arc::clone(web));
                 tokio::spawn(tidings_net::serve(socket, options, token, service));
             }
             Service::Irc => {

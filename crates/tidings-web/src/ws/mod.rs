@@ -17,7 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::debug;
 
-use crate::WebSettings;
+use crate::Web;
 use crate::service::ConnInfo;
 
 /// Each socket's read buffer, octets: small, since most sockets are idle most of the time and a
@@ -26,7 +26,7 @@ const READ_BUFFER_BYTES: usize = 4096;
 
 /// `GET /ws`: checks the opening handshake, answers 101 and starts the socket's session on the
 /// upgraded connection; or refuses with 400, 405 or 426 (RFC 6455 §4.2.2).
-pub async fn upgrade(State(settings): State<Arc<WebSettings>>, mut request: Request) -> Response {
+pub async fn upgrade(State(settings): State<Arc<Web>>, mut request: Request) -> Response {
     let accept = match handshake::check(request.method(), request.version(), request.headers()) {
         Ok(accept) => accept,
         Err(refusal) => {

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 use super::api::{
     self, ErrorCode, Hello, MemberJson, MessageJson, ModeJson, Outgoing, Reply, Request, RequestId, RoomJson, SetStatus,
 };
-use crate::WebSettings;
+use crate::Web;
 
 /// RFC 6455 §7.4.1 close status codes the session ends with.
 pub mod close {
@@ -135,7 +135,7 @@ pub fn valid_message_id(id: &str) -> bool {
 
 /// The session of one WebSocket.
 pub struct Session {
-    settings: Arc<WebSettings>,
+    settings: Arc<Web>,
     peer: SocketAddr,
     tls: bool,
     /// The hub connection, from login on.
@@ -148,7 +148,7 @@ pub struct Session {
 
 impl Session {
     /// A session for a client at `peer` (over TLS or not), not logged in.
-    pub fn new(settings: Arc<WebSettings>, peer: SocketAddr, tls: bool) -> Session {
+    pub fn new(settings: Arc<Web>, peer: SocketAddr, tls: bool) -> Session {
         let flood =
             TokenBucket::new(settings.config.flood_requests_per_sec, settings.config.flood_burst, Instant::now());
         Session { settings, peer, tls, conn: None, flood, strikes: 0, login_failures: 0 }
