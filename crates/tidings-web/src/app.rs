@@ -31,6 +31,36 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/app.js"),
     },
     Asset {
+        path: "/assets/api.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/api.js"),
+    },
+    Asset {
+        path: "/assets/auth.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/auth.js"),
+    },
+    Asset {
+        path: "/assets/chat.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/chat.js"),
+    },
+    Asset {
+        path: "/assets/dom.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/dom.js"),
+    },
+    Asset {
+        path: "/assets/mail.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/mail.js"),
+    },
+    Asset {
+        path: "/assets/socket.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/socket.js"),
+    },
+    Asset {
         path: "/assets/app.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../assets/app.css"),
