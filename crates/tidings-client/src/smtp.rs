@@ -238,15 +238,30 @@ impl SmtpClient {
     /// When the server refuses the sender, every recipient, or the message. A refused recipient
     /// among others is an error too: the message is not sent to anyone (RSET).
     pub async fn send(&mut self, from: &Address, recipients: &[Address], message: &[u8]) -> anyhow::Result<Reply> {
+        self.send_with_reverse_path(Some(from), recipients, message).await
+    }
+
+    /// [`SmtpClient::send`] with an optional reverse-path: `None` sends `MAIL FROM:<>`, the null
+    /// reverse-path of automated mail that must never be answered with a bounce (RFC 5321 §4.5.5).
+    ///
+    /// # Errors
+    /// As [`SmtpClient::send`].
+    pub async fn send_with_reverse_path(
+        &mut self,
+        from: Option<&Address>,
+        recipients: &[Address],
+        message: &[u8],
+    ) -> anyhow::Result<Reply> {
         if recipients.is_empty() {
             bail!("no recipients");
         }
         let size = if self.extensions.has("SIZE") { format!(" SIZE={}", message.len()) } else { String::new() };
-        let utf8 = recipients.iter().chain([from]).any(Address::is_utf8);
+        let utf8 = recipients.iter().chain(from).any(Address::is_utf8);
         if utf8 && !self.extensions.has("SMTPUTF8") {
             bail!("{} does not accept internationalized addresses (no SMTPUTF8)", self.server);
         }
         let smtputf8 = if utf8 { " SMTPUTF8" } else { "" };
+        let from = from.map(Address::to_string).unwrap_or_default();
         self.expect(&format!("MAIL FROM:<{from}>{size}{smtputf8}"), 250).await?;
         for rcpt in recipients {
             let reply = self.command(&format!("RCPT TO:<{rcpt}>")).await?;

@@ -71,4 +71,6 @@ pub struct Account {
     pub password_hash: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Where password-reset codes go ([`Op::SetRecoveryAddress`]), if the account has one.
+    pub recovery: Option<Address>,
 }

@@ -34,6 +34,14 @@ pub enum Op {
         /// PHC string of an argon2id hash.
         password_hash: String,
     },
+    /// Sets or clears an account's recovery address: the outside address (verified by an emailed
+    /// code) that password-reset codes are sent to. Fails with `NoSuchAccount`.
+    SetRecoveryAddress {
+        /// The account.
+        address: Address,
+        /// The recovery address, or `None` to remove it.
+        recovery: Option<Address>,
+    },
     /// Removes an account with all its mailboxes and messages. Fails with `NoSuchAccount`.
     DeleteAccount {
         /// The account.
@@ -214,6 +222,7 @@ impl Op {
         match self {
             Op::CreateAccount { .. } => "create-account",
             Op::SetPassword { .. } => "set-password",
+            Op::SetRecoveryAddress { .. } => "set-recovery-address",
             Op::DeleteAccount { .. } => "delete-account",
             Op::Deliver { .. } => "deliver",
             Op::CreateMailbox { .. } => "create-mailbox",
@@ -265,6 +274,7 @@ impl Op {
             Op::Deliver { recipients, .. } => recipients,
             Op::CreateAccount { address, .. }
             | Op::SetPassword { address, .. }
+            | Op::SetRecoveryAddress { address, .. }
             | Op::DeleteAccount { address }
             | Op::CreateMailbox { address, .. }
             | Op::DeleteMailbox { address, .. }

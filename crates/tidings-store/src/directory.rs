@@ -210,6 +210,17 @@ impl Directory {
         Ok(())
     }
 
+    /// Sets (or with `None` removes) the account's recovery address, where password-reset codes
+    /// are sent.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchAccount`] or a store failure.
+    pub async fn set_recovery_address(&self, address: &Address, recovery: Option<&Address>) -> Result<(), StoreError> {
+        let op = Op::SetRecoveryAddress { address: address.clone(), recovery: recovery.cloned() };
+        self.store.apply(address, op).await?;
+        Ok(())
+    }
+
     /// Removes an account and all its mail.
     ///
     /// # Errors

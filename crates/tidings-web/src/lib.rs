@@ -28,6 +28,7 @@
 pub mod api;
 pub mod app;
 mod config;
+pub mod outbound;
 mod service;
 pub mod ws;
 

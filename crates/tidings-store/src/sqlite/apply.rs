@@ -68,6 +68,15 @@ pub(super) fn apply(tx: &Connection, op: &Op) -> Result<Applied, ApplyError> {
             }
             Ok(Outcome::Done.into())
         }
+        Op::SetRecoveryAddress { address, recovery } => {
+            let changed = tx
+                .prepare_cached("UPDATE accounts SET recovery = ?1 WHERE address = ?2")?
+                .execute(params![recovery.as_ref().map(Address::to_string), address.to_string()])?;
+            if changed == 0 {
+                return refused(StoreError::NoSuchAccount(address.clone()));
+            }
+            Ok(Outcome::Done.into())
+        }
         Op::DeleteAccount { address } => {
             let account = require_account(tx, address)?;
             tx.prepare_cached(

@@ -509,13 +509,15 @@ fn canonical(name: &str) -> String {
     tidings_core::canonical_mailbox_name(name).unwrap_or_default()
 }
 
-const ACCOUNT_SELECT: &str = "SELECT local_part, domain, password_hash, created_at FROM accounts";
+const ACCOUNT_SELECT: &str = "SELECT local_part, domain, password_hash, created_at, recovery FROM accounts";
 
 fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
         address: Address::from_parts(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?),
         password_hash: r.get(2)?,
         created_at: r.get(3)?,
+        // A value that no longer parses (it was checked when set) reads as no recovery address.
+        recovery: r.get::<_, Option<String>>(4)?.and_then(|a| Address::parse(&a, true).ok()),
     })
 }
 

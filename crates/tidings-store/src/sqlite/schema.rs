@@ -121,6 +121,10 @@ ALTER TABLE accounts ADD COLUMN presence TEXT NOT NULL DEFAULT 'offline';
 ALTER TABLE accounts ADD COLUMN presence_message TEXT;
 ALTER TABLE accounts ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- An account's recovery address: where password-reset codes are sent (NULL: none).
+ALTER TABLE accounts ADD COLUMN recovery TEXT;
+"#,
 ];
 
 /// Opens the shard database at `path` with the settings every connection uses: WAL journal,

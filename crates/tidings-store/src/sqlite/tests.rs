@@ -50,6 +50,25 @@ async fn create_account_makes_standard_mailboxes_and_refuses_duplicates() {
 }
 
 #[tokio::test]
+async fn a_recovery_address_is_set_read_back_and_cleared() {
+    let dir = temp_dir("recovery");
+    let store = SqliteStore::open(&dir, &StoreConfig::default()).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    assert_eq!(store.account(&ta).await.unwrap().unwrap().recovery, None);
+    let home = addr("ta@home.example");
+    let set = Op::SetRecoveryAddress { address: ta.clone(), recovery: Some(home.clone()) };
+    assert_eq!(store.apply(&ta, set).await, Ok(Outcome::Done));
+    assert_eq!(store.account(&ta).await.unwrap().unwrap().recovery, Some(home));
+    let clear = Op::SetRecoveryAddress { address: ta.clone(), recovery: None };
+    store.apply(&ta, clear).await.unwrap();
+    assert_eq!(store.account(&ta).await.unwrap().unwrap().recovery, None);
+    let nobody = addr("nobody@example.org");
+    let set = Op::SetRecoveryAddress { address: nobody.clone(), recovery: None };
+    assert_eq!(store.apply(&nobody, set).await, Err(StoreError::NoSuchAccount(nobody)));
+}
+
+#[tokio::test]
 async fn delivered_octets_come_back_exactly_with_increasing_uids() {
     let dir = temp_dir("deliver");
     let store = SqliteStore::open(&dir, &StoreConfig { shards: 1, ..StoreConfig::default() }).unwrap();
