@@ -111,6 +111,10 @@ pub struct Draft {
     pub body: String,
     /// Files to attach.
     pub attachments: Vec<Attachment>,
+    /// `In-Reply-To:` (RFC 5322 §3.6.4): the message-id answered, with angle brackets.
+    pub in_reply_to: Option<String>,
+    /// `References:` (RFC 5322 §3.6.4): the thread's message-ids, oldest first, with angle brackets.
+    pub references: Vec<String>,
 }
 
 impl Default for Draft {
@@ -122,6 +126,8 @@ impl Default for Draft {
             subject: String::new(),
             body: String::new(),
             attachments: Vec::new(),
+            in_reply_to: None,
+            references: Vec::new(),
         }
     }
 }
@@ -142,6 +148,13 @@ pub fn build(draft: &Draft, date_secs: i64, message_id: &str) -> Vec<u8> {
     address_header(&mut head, "Cc", &draft.cc);
     subject_header(&mut head, &draft.subject);
     header(&mut head, "Message-ID", message_id);
+    if let Some(id) = draft.in_reply_to.as_deref().filter(|id| valid_msg_id(id)) {
+        header(&mut head, "In-Reply-To", id);
+    }
+    let references: Vec<&str> = draft.references.iter().map(String::as_str).filter(|id| valid_msg_id(id)).collect();
+    if !references.is_empty() {
+        header(&mut head, "References", &references.join("\r\n "));
+    }
     header(&mut head, "MIME-Version", "1.0");
 
     let (encoding, text) = encode_text(&draft.body);
@@ -226,6 +239,15 @@ pub fn content_type_for(filename: &str) -> &'static str {
         "eml" => "message/rfc822",
         _ => "application/octet-stream",
     }
+}
+
+/// Whether `id` is one `<left@right>` message-id (RFC 5322 §3.6.4) of printable ASCII without
+/// spaces, short enough for a header line: anything else is left out of the header.
+fn valid_msg_id(id: &str) -> bool {
+    id.len() <= 900
+        && id.strip_prefix('<').and_then(|i| i.strip_suffix('>')).is_some_and(|inner| {
+            inner.contains('@') && inner.bytes().all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+        })
 }
 
 /// Whether `value` looks like `type/subtype` with token characters only (RFC 2045 §5.1).
@@ -415,7 +437,23 @@ mod tests {
             subject: "Plain subject".into(),
             body: "line one\nline two\n".into(),
             attachments: Vec::new(),
+            ..Draft::default()
         }
+    }
+
+    #[test]
+    fn replies_carry_in_reply_to_and_references_and_bad_ids_are_left_out() {
+        let mut d = draft();
+        d.in_reply_to = Some("<b@example.org>".into());
+        d.references = vec!["<a@example.org>".into(), "<b@example.org>".into(), "<x\r\nBcc: evil@example.org>".into()];
+        let text = String::from_utf8(build(&d, 0, "<c@example.org>")).unwrap();
+        assert!(text.contains("In-Reply-To: <b@example.org>\r\n"), "{text}");
+        assert!(text.contains("References: <a@example.org>\r\n <b@example.org>\r\n"), "{text}");
+        assert!(!text.contains("evil"), "{text}");
+        d.in_reply_to = Some("not an id".into());
+        d.references.clear();
+        let text = String::from_utf8(build(&d, 0, "<c@example.org>")).unwrap();
+        assert!(!text.contains("In-Reply-To") && !text.contains("References"), "{text}");
     }
 
     fn lines_ok(octets: &[u8]) {

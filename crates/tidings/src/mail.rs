@@ -316,7 +316,7 @@ impl Client {
             }
         }
         let sender = from.address.clone();
-        let draft = Draft { from, to, cc, subject, body, attachments };
+        let draft = Draft { from, to, cc, subject, body, attachments, ..Draft::default() };
         let message_id = mime::message_id(sender.domain(), tidings_core::date::now_millis());
         let message = mime::build(&draft, tidings_core::date::now_secs(), &message_id);
 

@@ -154,12 +154,15 @@ impl From<&ModeChange> for ModeJson {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
-    /// Logs in with an account (full address, or a local part that names one account).
+    /// Logs in with an account (full address, or a local part that names one account) and its
+    /// password, or with the bearer token of an HTTP API session (`token`).
     Login {
-        /// `user@domain`, or a bare local part.
-        user: String,
-        /// The password.
-        password: Secret,
+        /// `user@domain`, or a bare local part (with `password`).
+        user: Option<String>,
+        /// The password (with `user`).
+        password: Option<Secret>,
+        /// A bearer token from `POST /api/v1/session` (instead of `user` and `password`).
+        token: Option<Secret>,
     },
     /// Lists every room, with member counts, topics and the account's own rooms.
     Rooms {},
@@ -501,6 +504,15 @@ pub struct Hello {
     pub login_timeout_secs: u64,
     /// Seconds between the server's pings.
     pub ping_interval_secs: u64,
+    /// The account, when the socket starts logged in (the session cookie of this origin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The nick, when logged in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
+    /// The account's rooms, when logged in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rooms: Option<Vec<String>>,
 }
 
 /// What an `ok` reply carries besides its `id`, by request.
@@ -725,6 +737,19 @@ pub enum Outgoing {
         /// Unix milliseconds.
         at_ms: i64,
     },
+    /// New mail in INBOX.
+    Mail {
+        /// `INBOX`.
+        folder: String,
+        /// Its UID there.
+        uid: u32,
+        /// The first author.
+        from: Option<crate::api::mail::render::MailAddress>,
+        /// The subject, decoded.
+        subject: String,
+    },
+    /// Something changed in the account's folders (new mail, flags, moves, folders): read them again.
+    Mailboxes {},
     /// A member's presence changed.
     Presence {
         /// Nick.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
@@ -42,6 +42,13 @@ pub async fn upgrade(State(settings): State<Arc<Web>>, mut request: Request) -> 
     let Some(info) = request.extensions().get::<Arc<ConnInfo>>().cloned() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "no connection information\n").into_response();
     };
+    // A valid session cookie logs the socket in, but only for a page of this origin: a page
+    // elsewhere could open a socket that carries the cookie (cross-site WebSocket hijacking).
+    let cookie_account = crate::api::auth::cookie_session(&settings, request.headers()).map(|s| s.account);
+    if cookie_account.is_some() && !same_origin(request.headers(), info.tls) {
+        return (StatusCode::FORBIDDEN, "a session cookie is accepted only from a page of this origin\n")
+            .into_response();
+    }
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -56,7 +63,11 @@ pub async fn upgrade(State(settings): State<Arc<Web>>, mut request: Request) -> 
             .max_frame_size(Some(config.ws_message_bytes_max));
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
         debug!(id = info.id, peer = %info.peer, "WebSocket open");
-        let session = session::Session::new(Arc::clone(&settings), info.peer, info.tls);
+        let mut session = session::Session::new(Arc::clone(&settings), info.peer, info.tls);
+        if let Some(account) = cookie_account {
+            debug!(id = info.id, %account, "WebSocket logged in by its session cookie");
+            session.preauth(account).await;
+        }
         socket::run(ws, session, info.shutdown.clone(), config).await;
         // `info` (and with it the connection's place in the limits) lives until here.
         drop(info);
@@ -68,4 +79,46 @@ pub async fn upgrade(State(settings): State<Arc<Web>>, mut request: Request) -> 
         .header(header::SEC_WEBSOCKET_ACCEPT, accept)
         .body(Body::empty());
     response.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Whether the request's `Origin` (RFC 6454) is this server as the client reached it: `http://`
+/// or `https://` (by the connection) and the `Host` field, compared without case. A missing
+/// `Origin` does not match.
+pub fn same_origin(headers: &HeaderMap, tls: bool) -> bool {
+    let field = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let (Some(origin), Some(host)) = (field(header::ORIGIN), field(header::HOST)) else {
+        return false;
+    };
+    let scheme = if tls { "https://" } else { "http://" };
+    !host.is_empty()
+        && origin.len() == scheme.len() + host.len()
+        && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
+        && origin.is_char_boundary(scheme.len())
+        && origin[scheme.len()..].eq_ignore_ascii_case(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn origins_match_the_host_and_the_connection_scheme() {
+        let same = headers(&[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]);
+        assert!(same_origin(&same, false));
+        assert!(!same_origin(&same, true), "http origin on a TLS connection");
+        assert!(same_origin(&headers(&[("origin", "HTTPS://Mail.Example"), ("host", "mail.example")]), true));
+        assert!(!same_origin(&headers(&[("origin", "http://evil.example"), ("host", "127.0.0.1:8080")]), false));
+        assert!(!same_origin(&headers(&[("origin", "http://127.0.0.1:8081"), ("host", "127.0.0.1:8080")]), false));
+        assert!(!same_origin(&headers(&[("origin", "null"), ("host", "127.0.0.1")]), false));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1")]), false));
+        assert!(!same_origin(&headers(&[("origin", "http://")]), false));
+    }
 }

@@ -10,15 +10,16 @@ use std::time::Instant;
 use tidings_chat::hub::Conn;
 use tidings_chat::{EXCESS_FLOOD, Event, Identity, JoinError, Leave, ModeChange, RoomError, TokenBucket};
 use tidings_core::{
-    Address, Frontend, HistoryBound, HistoryQuery, NICK_BYTES_MAX, Op, PresenceStatus, RoomName, TOPIC_BYTES_MAX,
+    Address, Frontend, HistoryBound, HistoryQuery, INBOX, NICK_BYTES_MAX, Op, PresenceStatus, RoomName, TOPIC_BYTES_MAX,
 };
-use tidings_store::{LoginError, StoreError};
+use tidings_store::{LoginError, Store, StoreError};
 use tracing::{debug, warn};
 
 use super::api::{
     self, ErrorCode, Hello, MemberJson, MessageJson, ModeJson, Outgoing, Reply, Request, RequestId, RoomJson, SetStatus,
 };
 use crate::Web;
+use crate::api::mail::render::MailAddress;
 
 /// RFC 6455 §7.4.1 close status codes the session ends with.
 pub mod close {
@@ -144,6 +145,47 @@ pub struct Session {
     /// Requests refused in a row for flooding.
     strikes: u32,
     login_failures: u32,
+    /// The nick and rooms of a socket that started logged in, for its `hello`.
+    preauth: Option<(String, Vec<String>)>,
+    /// What of INBOX has been told, once mail is watched.
+    inbox: Option<InboxMark>,
+}
+
+/// Most `mail` events one change of the account's mailboxes gives (the newest messages);
+/// `mailboxes` follows them, so a client that missed some reads the list again.
+pub const MAIL_EVENTS_MAX: usize = 20;
+
+/// INBOX as last seen by a session that pushes mail: new messages are those from `uidnext` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InboxMark {
+    uidvalidity: u32,
+    uidnext: u32,
+    highest_modseq: u64,
+}
+
+async fn inbox_mark(store: &Arc<dyn Store>, account: &Address) -> Option<InboxMark> {
+    match store.mailboxes(account).await {
+        Ok(all) => all.into_iter().find(|m| m.name == INBOX).map(|m| InboxMark {
+            uidvalidity: m.status.uidvalidity,
+            uidnext: m.status.uidnext,
+            highest_modseq: m.status.highest_modseq,
+        }),
+        Err(e) => {
+            warn!(%account, error = %e, "cannot read the account's mailboxes");
+            None
+        }
+    }
+}
+
+/// The `mail` event of a new INBOX message (its header only is parsed).
+fn mail_event(uid: u32, raw: &[u8]) -> Outgoing {
+    let message = mail_parser::MessageParser::default().parse_headers(raw);
+    let from = message.as_ref().and_then(|m| m.from()).and_then(|a| a.first()).map(|a| MailAddress {
+        name: a.name().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
+        address: a.address().unwrap_or_default().to_owned(),
+    });
+    let subject = message.as_ref().and_then(|m| m.subject()).unwrap_or_default().to_owned();
+    Outgoing::Mail { folder: INBOX.to_owned(), uid, from, subject }
 }
 
 impl Session {
@@ -151,7 +193,7 @@ impl Session {
     pub fn new(settings: Arc<Web>, peer: SocketAddr, tls: bool) -> Session {
         let flood =
             TokenBucket::new(settings.config.flood_requests_per_sec, settings.config.flood_burst, Instant::now());
-        Session { settings, peer, tls, conn: None, flood, strikes: 0, login_failures: 0 }
+        Session { settings, peer, tls, conn: None, flood, strikes: 0, login_failures: 0, preauth: None, inbox: None }
     }
 
     /// The first frame.
@@ -165,7 +207,84 @@ impl Session {
             history_page_max: config.history_page_max,
             login_timeout_secs: config.login_timeout_secs,
             ping_interval_secs: config.ws_ping_interval_secs,
+            account: self.preauth.as_ref().and(self.logged_in_as()).map(|a| a.to_string()),
+            nick: self.preauth.as_ref().map(|(nick, _)| nick.clone()),
+            rooms: self.preauth.as_ref().map(|(_, rooms)| rooms.clone()),
         })
+    }
+
+    /// Starts the session logged in as `account` (a valid session cookie of this origin came
+    /// with the upgrade); the `hello` then names the account, the nick and the rooms.
+    pub async fn preauth(&mut self, account: Address) {
+        let (nick, rooms) = self.start(account).await;
+        self.preauth = Some((nick, rooms));
+    }
+
+    /// The account, once logged in.
+    pub fn logged_in_as(&self) -> Option<Address> {
+        self.conn.as_ref().and_then(|c| Self::account(c))
+    }
+
+    /// Starts pushing mail: the account's change watcher (to pass to [`Session::mail_changed`]
+    /// when it fires) and INBOX as it is now. `None` before login.
+    pub async fn watch_mail(&mut self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        let account = self.logged_in_as()?;
+        let store = Arc::clone(self.settings.directory.store());
+        // Watch first, then read: a change in between fires the watcher.
+        let watcher = store.watch(&account);
+        self.inbox = inbox_mark(&store, &account).await;
+        Some(watcher)
+    }
+
+    /// The account's mailboxes changed: a `mail` event for each new INBOX message (at most
+    /// [`MAIL_EVENTS_MAX`], the newest), then `mailboxes`.
+    pub async fn mail_changed(&mut self) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        if let Some(account) = self.logged_in_as() {
+            let store = Arc::clone(self.settings.directory.store());
+            let now = inbox_mark(&store, &account).await;
+            if let (Some(before), Some(now)) = (self.inbox, now)
+                && before.uidvalidity == now.uidvalidity
+                && now.uidnext > before.uidnext
+            {
+                out.extend(self.new_mail(&store, &account, before, now).await);
+            }
+            if now.is_some() {
+                self.inbox = now;
+            }
+        }
+        out.push(Outgoing::Mailboxes {});
+        out
+    }
+
+    async fn new_mail(
+        &self,
+        store: &Arc<dyn Store>,
+        account: &Address,
+        before: InboxMark,
+        now: InboxMark,
+    ) -> Vec<Outgoing> {
+        let sync = match store.sync(account, INBOX, before.highest_modseq).await {
+            Ok(Some(sync)) => sync,
+            Ok(None) => return Vec::new(),
+            Err(e) => {
+                warn!(%account, error = %e, "cannot read new mail");
+                return Vec::new();
+            }
+        };
+        let mut uids: Vec<u32> =
+            sync.changed.iter().map(|m| m.uid).filter(|uid| (before.uidnext..now.uidnext).contains(uid)).collect();
+        uids.drain(..uids.len().saturating_sub(MAIL_EVENTS_MAX));
+        match store.messages(account, INBOX, uids, true).await {
+            Ok(Some(messages)) => {
+                messages.iter().filter_map(|m| m.content.as_deref().map(|raw| mail_event(m.meta.uid, raw))).collect()
+            }
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                warn!(%account, error = %e, "cannot read new mail");
+                Vec::new()
+            }
+        }
     }
 
     /// The hub connection, once logged in.
@@ -219,8 +338,16 @@ impl Session {
             }
         };
         debug!(peer = %self.peer, request = request.name(), "ws request");
-        if let Request::Login { user, password } = request {
-            return self.login(id, &user, &password.0, out).await;
+        if let Request::Login { user, password, token } = request {
+            return match (user, password, token) {
+                (Some(user), Some(password), None) => self.login(id, &user, &password.0, out).await,
+                (None, None, Some(token)) => self.login_with_token(id, &token.0, out).await,
+                _ => {
+                    let message = "give \"user\" and \"password\", or \"token\"";
+                    out.push(Outgoing::error(id, ErrorCode::BadRequest, message));
+                    Flow::Continue
+                }
+            };
         }
         let result = match self.conn.clone() {
             None if matches!(request, Request::Ping {}) => Ok(Reply::Pong { at_ms: tidings_core::date::now_millis() }),
@@ -263,7 +390,35 @@ impl Session {
                 return Flow::Continue;
             }
         };
-        let address = account.address;
+        let (nick, rooms) = self.start(account.address.clone()).await;
+        debug!(peer = %self.peer, address = %account.address, "ws login");
+        out.push(Outgoing::ok(id, Reply::Login { account: account.address.to_string(), nick, rooms }));
+        Flow::Continue
+    }
+
+    /// `login` with the bearer token of an HTTP API session.
+    async fn login_with_token(&mut self, id: Option<RequestId>, token: &str, out: &mut Vec<Outgoing>) -> Flow {
+        if self.conn.is_some() {
+            out.push(Outgoing::error(id, ErrorCode::BadRequest, "already logged in"));
+            return Flow::Continue;
+        }
+        let Some(session) = self.settings.sessions.find(token) else {
+            tokio::time::sleep(self.settings.auth_failure_delay).await;
+            self.login_failures += 1;
+            out.push(Outgoing::error(id, ErrorCode::Unauthorized, "invalid or expired token"));
+            if self.login_failures >= self.settings.config.login_failures_max {
+                return Flow::Close(close::POLICY_VIOLATION, TOO_MANY_FAILED_LOGINS.into());
+            }
+            return Flow::Continue;
+        };
+        let (nick, rooms) = self.start(session.account.clone()).await;
+        debug!(peer = %self.peer, address = %session.account, "ws login with a token");
+        out.push(Outgoing::ok(id, Reply::Login { account: session.account.to_string(), nick, rooms }));
+        Flow::Continue
+    }
+
+    /// Connects to the hub as `address`: the nick (the local part) and the account's rooms.
+    async fn start(&mut self, address: Address) -> (String, Vec<String>) {
         let nick: String = address.local_part().chars().take(NICK_BYTES_MAX).collect();
         let identity = Identity {
             nick: nick.clone(),
@@ -280,9 +435,7 @@ impl Session {
             }
         };
         self.conn = Some(self.settings.hub.connect(identity));
-        debug!(peer = %self.peer, %address, "ws login");
-        out.push(Outgoing::ok(id, Reply::Login { account: address.to_string(), nick, rooms }));
-        Flow::Continue
+        (nick, rooms)
     }
 
     fn account(conn: &Conn) -> Option<Address> {

@@ -55,6 +55,7 @@ impl End {
 enum Woke {
     Frame(Option<Result<Message, WsError>>),
     Events(Received),
+    Mail(bool),
     Timer,
     Shutdown,
 }
@@ -104,11 +105,16 @@ where
     let mut last_input = started;
     let mut next_ping = started + ping_interval;
     let mut out = vec![session.hello()];
+    // The account's mailbox changes, from login on (`mail` and `mailboxes` events).
+    let mut mail: Option<tokio::sync::watch::Receiver<u64>> = None;
     let end = 'session: loop {
         for frame in out.drain(..) {
             if !send(&mut ws, Message::text(frame.to_json()), write_timeout).await {
                 break 'session End::gone("Write error");
             }
+        }
+        if mail.is_none() && session.conn().is_some() {
+            mail = session.watch_mail().await;
         }
         let outbox = session.conn().map(|c| std::sync::Arc::clone(c.outbox()));
         let mut deadline = next_ping.min(last_input + idle_timeout);
@@ -125,6 +131,12 @@ where
                     None => std::future::pending().await,
                 }
             } => Woke::Events(events),
+            changed = async {
+                match &mut mail {
+                    Some(watcher) => watcher.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => Woke::Mail(changed),
             frame = ws.next() => Woke::Frame(frame),
             _ = tokio::time::sleep_until(deadline) => Woke::Timer,
         };
@@ -155,6 +167,9 @@ where
                 out.extend(events.iter().filter_map(|event| session.event(event)));
             }
             Woke::Events(Received::Closed(reason)) => break End::closing(close::POLICY_VIOLATION, reason),
+            Woke::Mail(true) => out.extend(session.mail_changed().await),
+            // The store dropped the watcher (shutting down): no more mail events.
+            Woke::Mail(false) => mail = None,
             Woke::Timer => {
                 let now = Instant::now();
                 if session.conn().is_none() && now >= login_deadline {
