@@ -243,9 +243,9 @@ def test_mail_with_an_attachment_arrives_live_and_is_answered(make_server, apps)
 
     a.get_by_role("link", name="Compose").click()
     expect(a.get_by_role("heading", level=1, name="New message")).to_be_focused()
-    a.get_by_label("To").fill(address("ta"))
-    a.get_by_label("Subject").fill("Project notes")
-    a.get_by_label("Message").fill("Hello TA,\nthe notes are attached.\n")
+    a.get_by_label("To", exact=True).fill(address("ta"))
+    a.get_by_label("Subject", exact=True).fill("Project notes")
+    a.get_by_label("Message", exact=True).fill("Hello TA,\nthe notes are attached.\n")
     a.get_by_label("Attach files").set_input_files(
         files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"line one\nline two\n"}])
     expect(a.get_by_role("list", name="Attached files")).to_contain_text("notes.txt")
@@ -271,10 +271,10 @@ def test_mail_with_an_attachment_arrives_live_and_is_answered(make_server, apps)
     assert Path(download.value.path()).read_bytes() == b"line one\nline two\n"
 
     b.get_by_role("button", name="Reply", exact=True).click()
-    expect(b.get_by_label("To")).to_have_value(address("instructor"))
-    expect(b.get_by_label("Subject")).to_have_value("Re: Project notes")
-    b.get_by_label("Message").press("Control+Home")
-    b.get_by_label("Message").type("Thanks, got them. ")
+    expect(b.get_by_label("To", exact=True)).to_have_value(address("instructor"))
+    expect(b.get_by_label("Subject", exact=True)).to_have_value("Re: Project notes")
+    b.get_by_label("Message", exact=True).press("Control+Home")
+    b.get_by_label("Message", exact=True).type("Thanks, got them. ")
     b.get_by_role("button", name="Send").click()
     expect(b.get_by_role("heading", level=1, name="Inbox")).to_be_visible()
 
@@ -289,7 +289,7 @@ def test_mail_with_an_attachment_arrives_live_and_is_answered(make_server, apps)
     expect(a.locator(".message-list a", has_text="Project notes").first).to_be_visible()
 
     # Folders: create, rename, delete; move the reply there and back.
-    a.get_by_text("New folder").click()
+    a.get_by_text("New folder", exact=True).click()
     a.get_by_label("New folder name").fill("Projects")
     a.get_by_role("button", name="Create folder").click()
     expect(a.locator(".folder-list a", has_text="Projects")).to_be_visible()

@@ -301,7 +301,7 @@ function renderList(messages, total) {
           h("span", { class: "msg-from" }, seen ? null : h("span", { class: "sr-only" }, "Unread: "), personShort(state.folder === roleFolder("sent") ? m.to : m.from) || "(nobody)"),
           h("span", { class: "msg-subject" }, m.subject || "(no subject)"),
           h("span", { class: "msg-meta" },
-            hasAttachments ? h("span", { class: "clip", title: "Has attachments" }, "📎", h("span", { class: "sr-only" }, "with attachments")) : null,
+            hasAttachments ? h("span", { class: "clip", title: "Has attachments" }, h("span", { class: "sr-only" }, "with attachments")) : null,
             m.flagged ? h("span", { class: "flag", title: "Flagged" }, "★", h("span", { class: "sr-only" }, "flagged")) : null,
             h("time", { datetime: when ? new Date(when).toISOString() : null }, shortTime(when))),
           m.preview ? h("span", { class: "msg-preview" }, m.preview) : null));
@@ -401,7 +401,7 @@ function renderMessage(m) {
       images.disabled = true;
       images.textContent = "Remote images shown";
     });
-    body = h("div", { class: "body html" }, m.remote_images === false ? null : images, frame);
+    body = h("div", { class: "body html" }, m.has_remote_images ? images : null, frame);
   } else {
     body = h("div", { class: "body text" }, h("pre", { class: "text-body" }, m.text || ""));
   }
@@ -541,7 +541,7 @@ function renderCompose(main) {
       cc: splitAddresses(cc.input.value),
       subject: subject.input.value,
       text: text.input.value,
-      attachments: attached.map(({ filename, content_type, content }) => ({ filename, content_type, content })),
+      attachments: attached.map(({ filename, content_type, content }) => ({ filename, content_type, data_base64: content })),
     };
     if (draft.reply_to) body.reply_to = draft.reply_to;
     if (draft.forward_of) body.forward_of = draft.forward_of;
