@@ -491,7 +491,7 @@ function renderCompose(main) {
   const to = field("To", { name: "to", type: "text", value: draft.to, autocomplete: "email", required: true, autocapitalize: "none", spellcheck: "false" }, "Separate addresses with commas.");
   const cc = field("Cc", { name: "cc", type: "text", value: draft.cc, autocapitalize: "none", spellcheck: "false" });
   const subject = field("Subject", { name: "subject", value: draft.subject, maxlength: "998" });
-  const text = field("Message", { tag: "textarea", name: "text", rows: "14" });
+  const text = field("Message", { tag: "textarea", name: "text", rows: "10" });
   text.input.value = draft.text;
   const files = field("Attach files", { name: "attachments", type: "file", multiple: true });
   const attached = [];
