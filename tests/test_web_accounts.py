@@ -198,6 +198,20 @@ def test_password_reset_by_a_code_sent_to_the_recovery_address(node):
     assert status == 403, "the code is used up"
 
 
+def test_a_recovery_address_set_on_the_command_line_receives_reset_codes(node):
+    recovery = f"cis505@{DEMO_DOMAIN}"
+    result = node.account("recovery", f"ta@{DEMO_DOMAIN}", recovery)
+    assert result.returncode == 0, result.stderr
+    before = mailbox_size(node, recovery, DEMO_PASSWORD)
+    assert api(node, "POST", "/api/v1/accounts/password-reset/code", {"address": "ta"})[0] == 202
+    code, _ = wait_for_code(node, recovery, DEMO_PASSWORD, before)
+    reset = {"address": "ta", "code": code, "password": "ta-new-pw"}
+    assert api(node, "POST", "/api/v1/accounts/password-reset", reset)[0] == 204
+    assert login(node, "ta", "ta-new-pw")[0] == 200
+    assert node.account("recovery", f"ta@{DEMO_DOMAIN}", "--clear").returncode == 0
+    assert api(node, "POST", "/api/v1/accounts/password-reset/code", {"address": "ta"})[0] == 202
+
+
 def test_outside_addresses_need_a_smarthost(make_server, node):
     status, body, _ = api(node, "POST", "/api/v1/accounts/codes", {"email": "friend@elsewhere.test"})
     assert (status, body["error"]["code"]) == (422, "undeliverable")
