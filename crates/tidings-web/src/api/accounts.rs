@@ -591,10 +591,11 @@ pub async fn request_reset_code(
     let recovery = web.directory.store().account(&address).await?.and_then(|a| a.recovery);
     if let Some(recovery) = recovery {
         let subject = address.to_string();
-        let code = web
-            .codes
-            .issue(Purpose::Reset, &subject, Instant::now())
-            .map_err(|secs| ApiError::rate_limited("too many codes outstanding; try again later", secs))?;
+        // A full table is not told to the client either: that would say the account exists.
+        let Ok(code) = web.codes.issue(Purpose::Reset, &subject, Instant::now()) else {
+            warn!(account = %address, "api: too many codes outstanding; no password reset code sent");
+            return Ok(reset_code_accepted());
+        };
         let web = Arc::clone(&web);
         // Sent after the answer, so that neither its time nor its failure tells whether the
         // account exists. outbound::send is bounded by its own timeouts.
@@ -608,7 +609,11 @@ pub async fn request_reset_code(
             }
         });
     }
-    Ok((StatusCode::ACCEPTED, axum::Json(ResetCodeAccepted { expires_in_secs: CODE_TTL.as_secs() })).into_response())
+    Ok(reset_code_accepted())
+}
+
+fn reset_code_accepted() -> Response {
+    (StatusCode::ACCEPTED, axum::Json(ResetCodeAccepted { expires_in_secs: CODE_TTL.as_secs() })).into_response()
 }
 
 /// `POST /api/v1/accounts/password-reset`.
