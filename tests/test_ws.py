@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import re
+import smtplib
 import socket
 import ssl
 import struct
@@ -744,8 +745,8 @@ def documented(section: str) -> set[str]:
 
 def test_every_documented_request_and_event_is_exercised(make_server):
     requests, events = documented("Requests"), documented("Events")
-    assert len(requests) >= 15 and len(events) >= 12, (requests, events)
-    server = make_server(listeners=LISTENERS)
+    assert len(requests) >= 15 and len(events) >= 14, (requests, events)
+    server = make_server(listeners=LISTENERS + [("smtp", "none")])
     room = "#everything"
     with ws(server) as a, ws(server) as b:
         c = ws(server)
@@ -785,6 +786,10 @@ def test_every_documented_request_and_event_is_exercised(make_server):
         a.event("presence", status="offline")
         a.send_raw("{")
         a.event("error", code="bad_request")
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=TIMEOUT) as smtp:
+            smtp.sendmail("x@example.org", [f"instructor@{DEMO_DOMAIN}"], b"Subject: new mail\r\n\r\nhello\r\n")
+        a.event("mail", subject="new mail")
+        a.event("mailboxes")
         c.close()
         seen = a.seen | b.seen | c.seen
         sent = a.requests | b.requests | c.requests
