@@ -71,7 +71,7 @@ function signup(main) {
   const code = field("Code from the email", { name: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: "6", required: true });
   const address = field("New address", { name: "address", autocomplete: "username", required: true, autocapitalize: "none", spellcheck: "false" },
     "A name such as alice, or a full address on this server.");
-  const password = field("Password", { name: "new-password", type: "password", autocomplete: "new-password", required: true, minlength: "8" });
+  const password = field("Password", { name: "new-password", type: "password", autocomplete: "new-password", required: true, minlength: "8" }, "At least 8 characters.");
   const confirm = field("Password again", { name: "confirm-password", type: "password", autocomplete: "new-password", required: true });
   const status2 = statusLine();
   const form2 = h("form", { class: "stack", id: "signup-account", hidden: true }, code.el, address.el, password.el, confirm.el, status2.el,
@@ -139,7 +139,7 @@ function reset(main) {
   const form1 = h("form", { class: "stack", id: "reset-address" }, address.el, status1.el, send);
 
   const code = field("Code from the email", { name: "code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: "6", required: true });
-  const password = field("New password", { name: "new-password", type: "password", autocomplete: "new-password", required: true, minlength: "8" });
+  const password = field("New password", { name: "new-password", type: "password", autocomplete: "new-password", required: true, minlength: "8" }, "At least 8 characters.");
   const confirm = field("New password again", { name: "confirm-password", type: "password", autocomplete: "new-password", required: true });
   const status2 = statusLine();
   const form2 = h("form", { class: "stack", id: "reset-password", hidden: true }, code.el, password.el, confirm.el, status2.el,

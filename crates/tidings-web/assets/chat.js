@@ -2,7 +2,7 @@
 // connection), join/create/leave, a room's messages with scroll-back through history pages,
 // members and their presence, the composer. Messages are kept in `seq` order, deduplicated by id.
 
-import { h, replace, field, statusLine, announce, shortTime, longTime } from "./dom.js";
+import { h, replace, field, statusLine, announce, shortTime, longTime, keepFocus } from "./dom.js";
 import { go, session } from "./app.js";
 
 const PAGE = 50;
@@ -299,12 +299,12 @@ function renderRooms() {
     replace(s.roomList, h("li", { class: "empty" }, "You are in no room yet."));
     return;
   }
-  replace(s.roomList, names.map((name) => {
+  keepFocus(s.roomList, () => replace(s.roomList, names.map((name) => {
     const room = state.rooms.get(name);
     return h("li", {}, h("a", { href: `#/chat/${encodeURIComponent(name)}`, "aria-current": name === state.current ? "page" : null },
       h("span", { class: "room-name" }, name),
       room.unread ? h("span", { class: "count" }, String(room.unread), h("span", { class: "sr-only" }, " unread")) : null));
-  }));
+  })));
 }
 
 function renderDirectory() {

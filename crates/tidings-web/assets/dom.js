@@ -96,3 +96,17 @@ export function humanSize(n) {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10240 ? 1 : 0)} KB`;
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
+
+/**
+ * Runs `render`, which rebuilds `container`'s children, and gives focus back to the link that had
+ * it (found again by its href), so that a live refresh does not throw a keyboard user out.
+ */
+export function keepFocus(container, render) {
+  const active = document.activeElement;
+  const href = active && container.contains(active) ? active.getAttribute("href") : null;
+  render();
+  if (href) {
+    const again = [...container.querySelectorAll("a[href]")].find((a) => a.getAttribute("href") === href);
+    if (again) again.focus({ preventScroll: true });
+  }
+}

@@ -2,7 +2,7 @@
 // a sandboxed frame), the composer, folder management; live updates from the socket's `mail` and
 // `mailboxes` events.
 
-import { h, replace, field, statusLine, announce, shortTime, longTime, humanSize } from "./dom.js";
+import { h, replace, field, statusLine, announce, shortTime, longTime, humanSize, keepFocus } from "./dom.js";
 import { api, seg, explain } from "./api.js";
 import { go, session } from "./app.js";
 
@@ -201,13 +201,13 @@ async function loadFolders() {
 function renderFolders() {
   const s = state.screen;
   if (!s) return;
-  replace(s.folderList, state.folders.map((f) => {
+  keepFocus(s.folderList, () => replace(s.folderList, state.folders.map((f) => {
     const unread = f.unread || 0;
     const link = h("a", { href: `#/mail/${seg(f.name)}`, class: unread ? "has-unread" : null, dataset: { folder: f.name } },
       h("span", { class: "folder-name" }, folderLabel(f)),
       unread ? h("span", { class: "count" }, String(unread), h("span", { class: "sr-only" }, " unread")) : null);
     return h("li", {}, link);
-  }));
+  })));
   markCurrent();
   renderFolderTools();
 }
@@ -228,7 +228,11 @@ function markCurrent() {
 function renderFolderTools() {
   const s = state.screen;
   const f = folderByName(state.folder);
-  if (!f || f.role || state.query) { replace(s.folderTools); return; }
+  // A live refresh must not close a rename form being typed in: rebuild only for another folder.
+  const key = f && !f.role && !state.query ? f.name : "";
+  if (s.toolsKey === key) return;
+  s.toolsKey = key;
+  if (!key) { replace(s.folderTools); return; }
   const rename = h("button", { type: "button", "aria-expanded": "false" }, "Rename folder");
   const remove = h("button", { type: "button", class: "danger" }, "Delete folder");
   const name = field("New name", { name: "rename", value: f.name, required: true, maxlength: "200" });
@@ -287,6 +291,13 @@ async function loadList(initial) {
 
 function renderList(messages, total) {
   const s = state.screen;
+  keepFocus(s.messageList, () => fillList(messages));
+  markCurrent();
+  renderPager(messages, total);
+}
+
+function fillList(messages) {
+  const s = state.screen;
   if (!messages.length) {
     replace(s.messageList, h("li", { class: "empty" }, state.query ? "Nothing matches." : "No messages here."));
   } else {
@@ -307,7 +318,10 @@ function renderList(messages, total) {
           m.preview ? h("span", { class: "msg-preview" }, m.preview) : null));
     }));
   }
-  markCurrent();
+}
+
+function renderPager(messages, total) {
+  const s = state.screen;
   replace(s.pager);
   if (!state.query && total !== null && total > PER_PAGE) {
     const first = (state.page - 1) * PER_PAGE + 1;

@@ -134,4 +134,26 @@ mod tests {
         assert!(ASSETS.iter().all(|a| !a.body.is_empty()));
         assert_ne!(etag(b"a"), etag(b"b"));
     }
+
+    /// Every file the page or a module names (`src="/assets/…"`, `href="/assets/…"`,
+    /// `from "./….js"`) is embedded: a missing one would fail only in a browser.
+    #[test]
+    fn every_referenced_file_is_embedded() {
+        let served: Vec<&str> = ASSETS.iter().map(|a| a.path).collect();
+        let mut referenced = Vec::new();
+        for asset in ASSETS {
+            let text = std::str::from_utf8(asset.body).expect("text assets");
+            for (prefix, base) in [("\"/assets/", "/assets/"), ("from \"./", "/assets/")] {
+                for (i, _) in text.match_indices(prefix) {
+                    let rest = &text[i + prefix.len()..];
+                    let name = &rest[..rest.find('"').expect("a closing quote")];
+                    referenced.push(format!("{base}{name}"));
+                }
+            }
+        }
+        assert!(referenced.iter().any(|r| r == "/assets/app.js"));
+        for r in &referenced {
+            assert!(served.contains(&r.as_str()), "{r} is referenced but not embedded");
+        }
+    }
 }
