@@ -34,6 +34,7 @@ pub mod mbox;
 pub mod mime;
 pub mod net;
 pub mod smtp;
+pub mod web;
 pub use tidings_core::utf7;
 
 use tidings_core::Flags;

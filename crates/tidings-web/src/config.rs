@@ -53,6 +53,25 @@ pub struct HttpConfig {
     pub login_failures_before_lockout: u32,
     /// The lockout window, seconds. Default 900.
     pub lockout_secs: u64,
+    /// Whether anyone may create an account with `POST /api/v1/accounts` (with an emailed code);
+    /// `false` refuses sign-up with `403`. Default true.
+    pub signup: bool,
+    /// The domain a bare local part signs up in (and `exists` looks in). Empty: the first
+    /// `[mail] domains` entry (the demo domain under `--demo`). Default empty.
+    pub signup_domain: String,
+    /// Verification codes one email address may be sent within `code_window_secs`; more get
+    /// `429`. Default 3.
+    pub codes_per_address: u32,
+    /// Verification codes one client IP may ask for within `code_window_secs`. Default 10.
+    pub codes_per_ip: u32,
+    /// The window of the code limits, seconds. Default 600.
+    pub code_window_secs: u64,
+    /// `GET /api/v1/accounts/exists` checks one client IP may make within `code_window_secs`.
+    /// Default 60.
+    pub exists_checks_per_ip: u32,
+    /// Verification codes the node holds at once (each lives 10 minutes); past it, new codes are
+    /// refused with `429`. Default 10,000.
+    pub codes_max: usize,
 }
 
 impl Default for HttpConfig {
@@ -76,6 +95,13 @@ impl Default for HttpConfig {
             request_bytes_max: 36 * 1024 * 1024,
             login_failures_before_lockout: 5,
             lockout_secs: 900,
+            signup: true,
+            signup_domain: String::new(),
+            codes_per_address: 3,
+            codes_per_ip: 10,
+            code_window_secs: 600,
+            exists_checks_per_ip: 60,
+            codes_max: 10_000,
         }
     }
 }
@@ -127,6 +153,19 @@ impl HttpConfig {
         if self.login_failures_before_lockout == 0 || self.lockout_secs == 0 {
             return Err("[web] login_failures_before_lockout and lockout_secs must be positive".into());
         }
+        if !self.signup_domain.is_empty() && !tidings_core::is_valid_domain(&self.signup_domain) {
+            return Err(format!("[web] signup_domain {:?} is not a domain name", self.signup_domain));
+        }
+        let limits = [
+            ("codes_per_address", u64::from(self.codes_per_address)),
+            ("codes_per_ip", u64::from(self.codes_per_ip)),
+            ("code_window_secs", self.code_window_secs),
+            ("exists_checks_per_ip", u64::from(self.exists_checks_per_ip)),
+            ("codes_max", self.codes_max as u64),
+        ];
+        if let Some((key, _)) = limits.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("[web] {key} must be positive"));
+        }
         if self.request_bytes_max < 65_536 {
             return Err("[web] request_bytes_max must be at least 65536".into());
         }
@@ -173,5 +212,9 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("history_page_max"));
         let bad = HttpConfig { header_bytes_max: 100, ..HttpConfig::default() };
         assert!(bad.validate().unwrap_err().contains("header_bytes_max"));
+        let bad = HttpConfig { codes_per_ip: 0, ..HttpConfig::default() };
+        assert!(bad.validate().unwrap_err().contains("codes_per_ip"));
+        let bad = HttpConfig { signup_domain: "not a domain".into(), ..HttpConfig::default() };
+        assert!(bad.validate().unwrap_err().contains("signup_domain"));
     }
 }

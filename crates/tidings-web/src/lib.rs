@@ -69,13 +69,16 @@ pub struct Web {
     pub settings: WebSettings,
     /// Logged-in sessions of the API and the web app.
     pub sessions: api::auth::Sessions,
+    /// Verification codes (sign-up, password reset) and the limits on asking for them.
+    pub codes: api::accounts::Codes,
 }
 
 impl Web {
     /// The shared state over `settings`.
     pub fn new(settings: WebSettings) -> Arc<Web> {
         let sessions = api::auth::Sessions::new(&settings.config);
-        Arc::new(Web { settings, sessions })
+        let codes = api::accounts::Codes::new(&settings.config);
+        Arc::new(Web { settings, sessions, codes })
     }
 }
 

@@ -37,6 +37,18 @@ pub enum Action {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set the account's recovery address (where password-reset codes of the HTTP API go), or
+    /// remove it with --clear.
+    Recovery {
+        /// `local@domain`
+        address: String,
+        /// The recovery address.
+        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+        email: Option<String>,
+        /// Remove the recovery address.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Remove an account and all its mail.
     Remove {
         /// `local@domain`
@@ -77,6 +89,17 @@ pub fn run(config: &Config, data: &Path, action: Action) -> anyhow::Result<()> {
                 let password = password(password_stdin, true)?;
                 directory.set_password(&address, &password).await.map_err(explain)?;
                 println!("password changed for {address}");
+            }
+            Action::Recovery { address, email, clear: _ } => {
+                let address = parse(&directory, &address)?;
+                let email = email
+                    .map(|e| Address::parse(&e, true).with_context(|| format!("{e:?} is not an address")))
+                    .transpose()?;
+                directory.set_recovery_address(&address, email.as_ref()).await.map_err(|e| explain(e.into()))?;
+                match email {
+                    Some(email) => println!("recovery address of {address} is {email}"),
+                    None => println!("{address} has no recovery address"),
+                }
             }
             Action::Remove { address } => {
                 let address = parse(&directory, &address)?;

@@ -19,6 +19,7 @@ use tidings_client::mbox::{MboxReader, MboxWriter};
 use tidings_client::mime::{self, Attachment, Draft, Mailbox};
 use tidings_client::net::{ConnectOptions, Security, ServerAddress, TlsOptions};
 use tidings_client::smtp::SmtpClient;
+use tidings_client::web::{ApiClient, ApiUrl};
 use tidings_client::{MessageRecord, net};
 use tidings_core::{Address, SystemFlag};
 
@@ -185,6 +186,32 @@ enum Action {
         #[arg(long, value_name = "DIR")]
         maildir: Option<PathBuf>,
     },
+    /// Accounts on a tidings node (over its HTTP API).
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+}
+
+/// An account action, over the node's HTTP API (docs/web-api.md).
+#[derive(Subcommand)]
+enum AccountAction {
+    /// Create an account on a tidings node: a verification code is mailed to --email (which
+    /// becomes the account's recovery address); give it with --code, or type it when asked. The
+    /// password comes from TIDINGS_PASSWORD or a prompt.
+    Create {
+        /// The new account: local@domain, or a local part in the node's sign-up domain.
+        address: String,
+        /// Where the code goes.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// The code already received (no new one is asked for).
+        #[arg(long, value_name = "CODE")]
+        code: Option<String>,
+        /// The node's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
+        api: ApiUrl,
+    },
 }
 
 /// A folder action.
@@ -217,6 +244,9 @@ pub fn run(args: MailArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let MailArgs { connection, action } = args;
+        if let Action::Account { action } = action {
+            return account(&connection, action).await;
+        }
         let user = connection.user.clone().ok_or_else(|| anyhow!("--user ADDRESS is required"))?;
         let client = Client { connection, user };
         match action {
@@ -231,6 +261,7 @@ pub fn run(args: MailArgs) -> anyhow::Result<()> {
             Action::Move { id, target, folder } => client.move_message(&id, &folder, &target).await,
             Action::Import { mbox, maildir, folder } => client.import(mbox, maildir, &folder).await,
             Action::Export { folder, mbox, maildir } => client.export(&folder, mbox, maildir).await,
+            Action::Account { .. } => unreachable!("handled above"),
         }
     })
 }
@@ -800,6 +831,60 @@ fn password(user: &str) -> anyhow::Result<String> {
     }
     rpassword::prompt_password(format!("Password for {user}: "))
         .context("cannot read a password from the terminal (set TIDINGS_PASSWORD)")
+}
+
+/// `tidings mail account …`.
+async fn account(connection: &Connection, action: AccountAction) -> anyhow::Result<()> {
+    let AccountAction::Create { address, email, code, api } = action;
+    let tls = net::tls_config(&TlsOptions { ca_file: connection.ca.clone(), insecure: connection.insecure })?;
+    let host = &api.server.host;
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !api.tls && !loopback && !connection.allow_plaintext {
+        bail!("{api} is not https: refusing to send a password in cleartext (--allow-plaintext to do it anyway)");
+    }
+    let client = ApiClient::new(api, Some(tls));
+    let password = new_password(&address)?;
+    let code = match code {
+        Some(code) => code,
+        None => {
+            let answer = client.post_json("/api/v1/accounts/codes", &json!({ "email": email })).await?;
+            if !answer.is_success() {
+                bail!("cannot send a code to {email}: {}", answer.error_text());
+            }
+            let sent_to = answer.body["sent_to"].as_str().unwrap_or(&email).to_owned();
+            eprintln!("A verification code was sent to {sent_to}. Type it here:");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).context("cannot read the code from standard input")?;
+            line.trim().to_owned()
+        }
+    };
+    let request = json!({ "address": address, "password": password, "email": email, "code": code });
+    let answer = client.post_json("/api/v1/accounts", &request).await?;
+    if !answer.is_success() {
+        bail!("cannot create {address}: {}", answer.error_text());
+    }
+    let created = answer.body["address"].as_str().unwrap_or(&address).to_owned();
+    let out = if connection.json {
+        serde_json::to_string_pretty(&json!({ "address": created, "recovery": email }))? + "\n"
+    } else {
+        format!("created {created}\n")
+    };
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(())
+}
+
+/// A new account's password: TIDINGS_PASSWORD, or a prompt asked twice.
+fn new_password(user: &str) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("TIDINGS_PASSWORD") {
+        return Ok(p);
+    }
+    let first = rpassword::prompt_password(format!("New password for {user}: "))
+        .context("cannot read a password from the terminal (set TIDINGS_PASSWORD)")?;
+    if rpassword::prompt_password("Again: ")? != first {
+        bail!("the passwords differ");
+    }
+    Ok(first)
 }
 
 /// The name this host gives in EHLO: its host name when that is a valid domain, else `localhost`.

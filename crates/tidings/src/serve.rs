@@ -32,6 +32,10 @@ pub fn run(mut config: Config, data: PathBuf, demo: bool, ready_file: Option<Pat
     if demo {
         config.apply_demo()?;
     }
+    // A bare local part signs up in the first local domain (the demo domain under --demo).
+    if config.web.signup_domain.is_empty() {
+        config.web.signup_domain = config.mail.domains.first().cloned().unwrap_or_default();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(serve(config, &data, demo, ready_file));
     // Sessions still running after the grace period are dropped here; the store's writers finish
