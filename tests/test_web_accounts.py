@@ -216,7 +216,8 @@ def test_outside_addresses_need_a_smarthost(make_server, node):
     status, body, _ = api(node, "POST", "/api/v1/accounts/codes", {"email": "friend@elsewhere.test"})
     assert (status, body["error"]["code"]) == (422, "undeliverable")
 
-    relay = make_server(name="relay", demo=False, start=False, listeners=[("smtp", "none"), ("pop3", "none")],
+    # The relay offers STARTTLS (with its self-signed certificate): the sender takes it.
+    relay = make_server(name="relay", demo=False, start=False, listeners=[("smtp", "starttls"), ("pop3", "none")],
                         settings={"mail": {"domains": ["elsewhere.test"]}})
     added = relay.account("add", "friend@elsewhere.test", password="friend-pw")
     assert added.returncode == 0, added.stderr
@@ -227,6 +228,7 @@ def test_outside_addresses_need_a_smarthost(make_server, node):
     assert (status, body) == (202, {"sent_to": "friend@elsewhere.test", "expires_in_secs": 600})
     code, message = wait_for_code(relay, "friend@elsewhere.test", "friend-pw", 0)
     assert message.count(b"Received: ") >= 2, "our trace field and the relay's"
+    assert b"ESMTPS" in message, "the relay's trace field says TLS"
     request = {"address": f"friend@{DEMO_DOMAIN}", "password": "pw-friend", "email": "friend@elsewhere.test",
                "code": code}
     status, body, _ = api(sender, "POST", "/api/v1/accounts", request)

@@ -149,7 +149,8 @@ impl ApiClient {
     async fn exchange(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<ApiResponse> {
         let tcp = net::tcp_connect(&self.url.server).await?;
         let host = HeaderValue::from_str(&self.url.server.to_string()).context("the host is not a header value")?;
-        let mut builder = Request::builder().method(method).uri(path).header(header::HOST, host);
+        let mut builder =
+            Request::builder().method(method).uri(path).header(header::HOST, host).header(header::CONNECTION, "close");
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }

@@ -311,7 +311,7 @@ fn escape(text: &str) -> String {
     ),
     security(("session_cookie" = []), ("bearer_token" = [])),
     responses(
-        (status = 200, description = "The attachment", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The attachment: its own type, or application/octet-stream", content_type = "*/*", body = Vec<u8>),
         (status = 400, description = "Bad folder name, UID or index", body = ErrorBody),
         (status = 401, description = "No session", body = ErrorBody),
         (status = 404, description = "No such folder, message or attachment", body = ErrorBody),
