@@ -121,11 +121,13 @@ def test_bad_requests_are_refused_clearly(node):
     assert status == 400
     status, body, _ = api(node, "POST", "/api/v1/accounts/codes", {"email": f"nobody@{DEMO_DOMAIN}"})
     assert (status, body["error"]["code"]) == (422, "undeliverable")
-    request = {"address": "someone@elsewhere.example", "password": "pw", "email": "a@b.example", "code": "123456"}
+    request = {"address": "someone@elsewhere.example", "password": "long-enough", "email": "a@b.example", "code": "123456"}
     status, body, _ = api(node, "POST", "/api/v1/accounts", request)
     assert (status, body["error"]["code"]) == (422, "unprocessable")
     status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "address": "someone", "password": ""})
     assert (status, body["error"]["code"]) == (422, "weak_password")
+    status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "address": "someone", "password": "7chars!"})
+    assert (status, body["error"]["code"]) == (422, "weak_password"), "[web] password_chars_min is 8"
     status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "address": "someone"})
     assert (status, body["error"]["code"]) == (403, "invalid_code")
 
@@ -186,14 +188,14 @@ def test_password_reset_by_a_code_sent_to_the_recovery_address(node):
     code, message = wait_for_code(node, recovery, DEMO_PASSWORD, before + 1)
     assert b"Subject: Your tidings password reset code" in message
 
-    reset = {"address": f"resetme@{DEMO_DOMAIN}", "code": f"{(int(code) + 1) % 1_000_000:06d}", "password": "new-pw"}
+    reset = {"address": f"resetme@{DEMO_DOMAIN}", "code": f"{(int(code) + 1) % 1_000_000:06d}", "password": "new-password"}
     status, body, _ = api(node, "POST", "/api/v1/accounts/password-reset", reset)
     assert (status, body["error"]["code"]) == (403, "invalid_code")
     status, _, _ = api(node, "POST", "/api/v1/accounts/password-reset", {**reset, "code": code})
     assert status == 204
     assert api(node, "GET", "/api/v1/session", headers=bearer)[0] == 401, "the old session ended"
     assert login(node, "resetme", "old-password")[0] == 401
-    assert login(node, "resetme", "new-pw")[0] == 200
+    assert login(node, "resetme", "new-password")[0] == 200
     status, _, _ = api(node, "POST", "/api/v1/accounts/password-reset", {**reset, "code": code})
     assert status == 403, "the code is used up"
 

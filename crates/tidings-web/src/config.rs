@@ -59,6 +59,9 @@ pub struct HttpConfig {
     /// The domain a bare local part signs up in (and `exists` looks in). Empty: the first
     /// `[mail] domains` entry (the demo domain under `--demo`). Default empty.
     pub signup_domain: String,
+    /// Fewest characters a password set through the API (sign-up, reset) may have; at most
+    /// 1,024. Default 8.
+    pub password_chars_min: usize,
     /// Verification codes one email address may be sent within `code_window_secs`; more get
     /// `429`. Default 3.
     pub codes_per_address: u32,
@@ -97,6 +100,7 @@ impl Default for HttpConfig {
             lockout_secs: 900,
             signup: true,
             signup_domain: String::new(),
+            password_chars_min: 8,
             codes_per_address: 3,
             codes_per_ip: 10,
             code_window_secs: 600,
@@ -152,6 +156,9 @@ impl HttpConfig {
         }
         if self.login_failures_before_lockout == 0 || self.lockout_secs == 0 {
             return Err("[web] login_failures_before_lockout and lockout_secs must be positive".into());
+        }
+        if !(1..=1024).contains(&self.password_chars_min) {
+            return Err("[web] password_chars_min must be 1..=1024".into());
         }
         if !self.signup_domain.is_empty() && !tidings_core::is_valid_domain(&self.signup_domain) {
             return Err(format!("[web] signup_domain {:?} is not a domain name", self.signup_domain));

@@ -361,12 +361,18 @@ fn check_plaintext(web: &Web, conn: &ConnInfo) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_password(password: &str) -> Result<(), ApiError> {
-    if password.is_empty() || password.len() > password::PASSWORD_BYTES_MAX {
+/// A new password: at least `[web] password_chars_min` characters, at most
+/// [`password::PASSWORD_BYTES_MAX`] octets; else `422 weak_password`.
+fn check_password(web: &Web, password: &str) -> Result<(), ApiError> {
+    let min = web.config.password_chars_min;
+    if password.chars().count() < min || password.len() > password::PASSWORD_BYTES_MAX {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "weak_password",
-            format!("a password must have 1 to {} octets", password::PASSWORD_BYTES_MAX),
+            format!(
+                "a password must have at least {min} characters and at most {} octets",
+                password::PASSWORD_BYTES_MAX
+            ),
         ));
     }
     Ok(())
@@ -479,7 +485,7 @@ pub async fn register(
     check_plaintext(&web, &conn)?;
     let address = account_address(&web, &request.address)?;
     let email = parse_email(&request.email)?;
-    check_password(&request.password)?;
+    check_password(&web, &request.password)?;
     if !web.directory.is_local_domain(address.domain()).await? {
         return Err(unprocessable(format!("{} is not a domain of this node", address.domain())));
     }
@@ -647,7 +653,7 @@ pub async fn reset_password(
 ) -> Result<StatusCode, ApiError> {
     check_plaintext(&web, &conn)?;
     let address = account_address(&web, &request.address)?;
-    check_password(&request.password)?;
+    check_password(&web, &request.password)?;
     let spent = web
         .codes
         .take(Purpose::Reset, &address.to_string(), &request.code, Instant::now())
