@@ -192,6 +192,47 @@ def test_a_failed_login_is_delayed_unauthorized_and_closes_after_the_limit(make_
         c.login()
 
 
+def api(server: Server, method: str, path: str, body: dict | None = None, token: str | None = None):
+    """One HTTP API request: (status, JSON body or None)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port("http"), timeout=TIMEOUT)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, (json.loads(data) if data else None)
+
+
+def test_the_api_lockout_covers_websocket_logins_however_the_account_is_spelled(make_server):
+    server = make_server(settings={"web": {"login_failures_before_lockout": 3, "login_failures_max": 10}},
+                         listeners=LISTENERS)
+    with ws(server) as c:
+        for user in ("ta", f"TA@{DEMO_DOMAIN.upper()}", "ta@localhost"):
+            c.error("login", "unauthorized", user=user, password="wrong")
+        reply = c.error("login", "unauthorized", user="ta", password=DEMO_PASSWORD)
+        assert "too many failed logins" in reply["message"]
+        assert c.closed() == (1008, "too many failed logins")
+    status, body = api(server, "POST", "/api/v1/session", {"user": f"ta@{DEMO_DOMAIN}", "password": DEMO_PASSWORD})
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    with ws(server) as c:
+        c.login("instructor")
+
+
+def test_a_socket_logged_in_with_an_api_session_closes_when_the_session_ends(make_server):
+    server = make_server(settings={"web": {"ws_ping_interval_secs": 1}}, listeners=LISTENERS)
+    status, session = api(server, "POST", "/api/v1/session", {"user": "ta", "password": DEMO_PASSWORD, "mode": "token"})
+    assert status == 200
+    with ws(server) as c, ws(server) as other:
+        assert c.ok("login", token=session["token"])["account"] == f"ta@{DEMO_DOMAIN}"
+        other.login()
+        assert api(server, "DELETE", "/api/v1/session", token=session["token"])[0] == 204
+        assert c.closed() == (1008, "session ended")
+        assert any(e.get("code") == "unauthorized" for e in c.events), c.events
+        assert other.ok("ping")["type"] == "ok", "a password login of the account goes on"
+
+
 def test_passwords_need_tls_where_plaintext_is_refused(make_server):
     server = make_server(settings={"auth": {"plaintext": "never"}},
                          listeners=[("http", "none"), ("http", "implicit")])

@@ -20,7 +20,7 @@ use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use tidings_core::{Address, date};
+use tidings_core::{Address, date, password};
 use tidings_store::LoginError;
 use tracing::{info, warn};
 use utoipa::{OpenApi, ToSchema};
@@ -78,6 +78,8 @@ struct Table {
     /// Every session by creation order, for evicting the oldest.
     by_age: BTreeMap<u64, TokenKey>,
     next_serial: u64,
+    /// Accounts whose sessions were ended ([`Sessions::end_account`]), with how often.
+    generations: HashMap<Address, u64>,
 }
 
 impl Table {
@@ -116,25 +118,63 @@ pub struct SessionView {
     pub expires_at: i64,
 }
 
-/// Failed logins counted per account and per client IP over a window.
+/// Login attempts counted per account and per client (IPv6 per /64) over a window: each entry
+/// is the window's start and the attempts in it.
 #[derive(Default)]
-struct Failures {
+struct Attempts {
     by_account: HashMap<String, (Instant, u32)>,
-    by_ip: HashMap<IpAddr, (Instant, u32)>,
+    by_client: HashMap<IpAddr, (Instant, u32)>,
 }
 
-/// Most entries each failure table keeps; past it, entries whose window has passed are dropped,
-/// and if none has, the table is cleared (so memory stays bounded under a spray of names).
-const FAILURE_ENTRIES_MAX: usize = 100_000;
+/// Most entries each attempt table keeps; past it, entries whose window has passed are dropped,
+/// and if none has, the one with the oldest window (so a spray of names cannot wipe a live
+/// lockout, and memory stays bounded).
+const ATTEMPT_ENTRIES_MAX: usize = 100_000;
+
+/// Longest login name the API and the WebSocket take, octets (an address is at most 254;
+/// RFC 5321 §4.5.3.1); a longer one is refused before anything else.
+pub const USER_BYTES_MAX: usize = 320;
+
+/// Counts one attempt for `key` in `map`, unless the key is over `limit` in its window; then the
+/// seconds until the window ends.
+fn count_attempt<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, (Instant, u32)>,
+    key: &K,
+    limit: u32,
+    now: Instant,
+    window: Duration,
+) -> Result<(), u64> {
+    if let Some((since, count)) = map.get_mut(key) {
+        let end = since.checked_add(window).unwrap_or(now);
+        if now >= end {
+            *since = now;
+            *count = 0;
+        } else if *count >= limit {
+            return Err(end.saturating_duration_since(now).as_secs().max(1));
+        }
+        *count += 1;
+        return Ok(());
+    }
+    if map.len() >= ATTEMPT_ENTRIES_MAX {
+        map.retain(|_, (since, _)| since.checked_add(window).is_some_and(|end| now < end));
+        if map.len() >= ATTEMPT_ENTRIES_MAX
+            && let Some(oldest) = map.iter().min_by_key(|(_, (since, _))| *since).map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+    }
+    map.insert(key.clone(), (now, 1));
+    Ok(())
+}
 
 /// The node's sessions and login throttle (in memory; a restart ends every session).
 pub struct Sessions {
     table: Mutex<Table>,
-    failures: Mutex<Failures>,
+    attempts: Mutex<Attempts>,
     ttl: Duration,
     per_account_max: usize,
     max: usize,
-    lockout_failures: u32,
+    lockout_attempts: u32,
     lockout: Duration,
 }
 
@@ -143,11 +183,11 @@ impl Sessions {
     pub fn new(config: &HttpConfig) -> Sessions {
         Sessions {
             table: Mutex::new(Table::default()),
-            failures: Mutex::new(Failures::default()),
+            attempts: Mutex::new(Attempts::default()),
             ttl: Duration::from_secs(config.session_ttl_secs),
             per_account_max: config.sessions_per_account_max,
             max: config.sessions_max,
-            lockout_failures: config.login_failures_before_lockout,
+            lockout_attempts: config.login_failures_before_lockout,
             lockout: Duration::from_secs(config.lockout_secs),
         }
     }
@@ -200,9 +240,11 @@ impl Sessions {
         self.table.lock().unwrap_or_else(|e| e.into_inner()).remove(&key_of(token));
     }
 
-    /// Ends every session of `account` (a password change); returns how many there were.
+    /// Ends every session of `account` (a password change) and moves the account to its next
+    /// generation; returns how many sessions there were.
     pub fn end_account(&self, account: &Address) -> usize {
         let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        *table.generations.entry(account.clone()).or_default() += 1;
         let keys: Vec<TokenKey> =
             table.by_account.get(account).map(|k| k.iter().copied().collect()).unwrap_or_default();
         for key in &keys {
@@ -221,46 +263,64 @@ impl Sessions {
         self.len() == 0
     }
 
-    /// Seconds until logins for `user` (lower-cased) or from `ip` are accepted again, if they are
-    /// locked out now: `login_failures_before_lockout` failures for the account, or ten times as
-    /// many from the IP, within `lockout_secs`.
-    pub fn locked_out(&self, user: &str, ip: IpAddr) -> Option<u64> {
+    /// Starts a login attempt for the account `key` ([`login_key`]) from `ip`, counting it before
+    /// the password is checked (so parallel attempts count too); or, when the account has had
+    /// `login_failures_before_lockout` unsuccessful attempts within `lockout_secs` (or the client,
+    /// ten times as many), the seconds until it may try again.
+    pub fn begin_login(&self, key: &str, ip: IpAddr) -> Result<(), u64> {
         let now = Instant::now();
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let over = |entry: Option<&(Instant, u32)>, limit: u32| {
-            entry
-                .filter(|(since, count)| *count >= limit && now < *since + self.lockout)
-                .map(|(since, _)| (*since + self.lockout).saturating_duration_since(now).as_secs().max(1))
-        };
-        over(failures.by_account.get(&user.to_ascii_lowercase()), self.lockout_failures)
-            .or_else(|| over(failures.by_ip.get(&ip), self.lockout_failures.saturating_mul(10)))
+        let key = key.to_ascii_lowercase();
+        let client = super::client_key(ip);
+        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let Attempts { by_account, by_client } = &mut *attempts;
+        // The client's budget first: a locked-out client spends none of the account's.
+        count_attempt(by_client, &client, self.lockout_attempts.saturating_mul(10), now, self.lockout)?;
+        count_attempt(by_account, &key, self.lockout_attempts, now, self.lockout)
     }
 
-    /// Counts a failed login for `user` from `ip`.
-    pub fn login_failed(&self, user: &str, ip: IpAddr) {
-        let now = Instant::now();
-        let lockout = self.lockout;
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, (Instant, u32)>, key: K, now: Instant, window: Duration) {
-            if map.len() >= FAILURE_ENTRIES_MAX {
-                map.retain(|_, (since, _)| now < *since + window);
-                if map.len() >= FAILURE_ENTRIES_MAX {
-                    map.clear();
-                }
-            }
-            let entry = map.entry(key).or_insert((now, 0));
-            if now >= entry.0 + window {
-                *entry = (now, 0);
-            }
-            entry.1 += 1;
+    /// A login of the account `key` from `ip` succeeded: its attempts are forgotten, and this one
+    /// no longer counts against the client.
+    pub fn login_ok(&self, key: &str, ip: IpAddr) {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        attempts.by_account.remove(&key.to_ascii_lowercase());
+        if let Some((_, count)) = attempts.by_client.get_mut(&super::client_key(ip)) {
+            *count = count.saturating_sub(1);
         }
-        bump(&mut failures.by_account, user.to_ascii_lowercase(), now, lockout);
-        bump(&mut failures.by_ip, ip, now, lockout);
     }
 
-    /// Forgets `user`'s failures after a successful login.
-    pub fn login_succeeded(&self, user: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).by_account.remove(&user.to_ascii_lowercase());
+    /// Forgets the attempts of the account `key` (a password reset).
+    pub fn login_succeeded(&self, key: &str) {
+        self.attempts.lock().unwrap_or_else(|e| e.into_inner()).by_account.remove(&key.to_ascii_lowercase());
+    }
+
+    /// The account's generation: it changes whenever [`Sessions::end_account`] ends its sessions,
+    /// so a login that checked a password before that can tell ([`Sessions::create_at`]), and so
+    /// can a WebSocket logged in with a password.
+    pub fn generation(&self, account: &Address) -> u64 {
+        self.table.lock().unwrap_or_else(|e| e.into_inner()).generations.get(account).copied().unwrap_or(0)
+    }
+
+    /// [`Sessions::create`], unless the account's sessions were ended since `generation` was read
+    /// (a password reset raced the login): then `None`.
+    pub fn create_at(&self, account: &Address, cookie: bool, generation: u64) -> Option<NewSession> {
+        if self.generation(account) != generation {
+            return None;
+        }
+        let new = self.create(account, cookie);
+        if self.generation(account) != generation {
+            self.end(&new.token);
+            return None;
+        }
+        Some(new)
+    }
+}
+
+/// The key a login's attempts count under: the canonical address of the account `user` names
+/// (however it is spelled: bare local part, alias, quoting, case), or else `user` itself.
+pub async fn login_key(web: &Web, user: &str) -> String {
+    match web.directory.find_login(user).await {
+        Ok(Some(account)) => account.address.to_string(),
+        _ => user.to_ascii_lowercase(),
     }
 }
 
@@ -308,12 +368,6 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v.trim_matches('"').to_owned())
-}
-
-/// The account a cookie-authenticated request acts for, checking nothing but the cookie (for the
-/// WebSocket upgrade, which checks `Origin` instead of a CSRF token).
-pub fn cookie_session(web: &Web, headers: &HeaderMap) -> Option<SessionView> {
-    web.sessions.find(&cookie(headers, COOKIE)?)
 }
 
 impl FromRequestParts<Arc<Web>> for Authenticated {
@@ -424,15 +478,23 @@ pub async fn login(
     if !conn.tls && !web.plaintext_auth.allows(conn.peer.ip()) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "log in over TLS (https)"));
     }
+    if request.user.len() > USER_BYTES_MAX || request.password.len() > password::PASSWORD_BYTES_MAX {
+        return Err(ApiError::bad_request(format!(
+            "a user name has at most {USER_BYTES_MAX} octets and a password at most {}",
+            password::PASSWORD_BYTES_MAX
+        )));
+    }
     let ip = conn.peer.ip();
-    if let Some(secs) = web.sessions.locked_out(&request.user, ip) {
+    let key = login_key(&web, &request.user).await;
+    if let Err(secs) = web.sessions.begin_login(&key, ip) {
+        info!(peer = %conn.peer, user = key, "web: login refused, locked out");
         return Err(ApiError::rate_limited("too many failed logins; try again later", secs));
     }
+    let generation = Address::parse(&key, false).map_or(0, |account| web.sessions.generation(&account));
     let account = match web.directory.authenticate(&request.user, &request.password).await {
         Ok(account) => account,
         Err(LoginError::Invalid) => {
-            info!(peer = %conn.peer, user = request.user, "web: login failed");
-            web.sessions.login_failed(&request.user, ip);
+            info!(peer = %conn.peer, user = key, "web: login failed");
             tokio::time::sleep(web.auth_failure_delay).await;
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong user or password"));
         }
@@ -441,9 +503,11 @@ pub async fn login(
             return Err(ApiError::unavailable(&e));
         }
     };
-    web.sessions.login_succeeded(&request.user);
+    web.sessions.login_ok(&key, ip);
     let cookie = request.mode == SessionMode::Cookie;
-    let new = web.sessions.create(&account.address, cookie);
+    let Some(new) = web.sessions.create_at(&account.address, cookie, generation) else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the password has just changed"));
+    };
     info!(peer = %conn.peer, account = %account.address, mode = ?request.mode, "web: logged in");
     let info = SessionInfo {
         account: account.address.to_string(),
@@ -554,18 +618,55 @@ mod tests {
     }
 
     #[test]
-    fn failures_lock_an_account_out_and_success_forgets_them() {
+    fn attempts_lock_an_account_out_before_they_are_checked_and_success_forgets_them() {
         let s = Sessions::new(&HttpConfig { login_failures_before_lockout: 3, ..HttpConfig::default() });
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..2 {
-            s.login_failed("Alice", ip);
+        for _ in 0..3 {
+            assert_eq!(s.begin_login("Alice@example.org", ip), Ok(()));
         }
-        assert_eq!(s.locked_out("alice", ip), None);
-        s.login_failed("alice", ip);
-        assert!(s.locked_out("ALICE", ip).is_some());
-        assert_eq!(s.locked_out("bob", ip), None, "the IP is not over ten times the limit");
-        s.login_succeeded("alice");
-        assert_eq!(s.locked_out("alice", ip), None);
+        assert!(s.begin_login("alice@EXAMPLE.org", ip).is_err(), "three attempts in flight are the limit");
+        assert_eq!(s.begin_login("bob@example.org", ip), Ok(()), "the client is not over ten times the limit");
+        s.login_ok("alice@example.org", ip);
+        assert_eq!(s.begin_login("alice@example.org", ip), Ok(()));
+    }
+
+    #[test]
+    fn a_client_is_locked_out_after_ten_times_the_limit_and_ipv6_counts_per_64() {
+        let s = Sessions::new(&HttpConfig { login_failures_before_lockout: 1, ..HttpConfig::default() });
+        for n in 0..10 {
+            let ip: IpAddr = format!("2001:db8::{n:x}").parse().unwrap();
+            assert_eq!(s.begin_login(&format!("user{n}"), ip), Ok(()));
+        }
+        let same_64: IpAddr = "2001:db8::ffff".parse().unwrap();
+        assert!(s.begin_login("someone-else", same_64).is_err());
+        let other_64: IpAddr = "2001:db8:0:1::1".parse().unwrap();
+        assert_eq!(s.begin_login("someone-else", other_64), Ok(()));
+    }
+
+    #[test]
+    fn a_full_attempt_table_drops_its_oldest_entry_not_a_live_lockout() {
+        let mut map = HashMap::new();
+        let now = Instant::now();
+        let window = Duration::from_secs(900);
+        map.insert("victim".to_owned(), (now, 5));
+        for n in 1..ATTEMPT_ENTRIES_MAX {
+            map.insert(format!("n{n}"), (now + Duration::from_millis(n as u64), 1));
+        }
+        assert!(count_attempt(&mut map, &"new".to_owned(), 5, now + Duration::from_secs(1), window).is_ok());
+        assert_eq!(map.len(), ATTEMPT_ENTRIES_MAX);
+        assert!(!map.contains_key("victim"), "the oldest window went first");
+        assert!(count_attempt(&mut map, &"n2".to_owned(), 1, now + Duration::from_secs(1), window).is_err());
+    }
+
+    #[test]
+    fn ending_an_accounts_sessions_voids_logins_checked_before() {
+        let s = sessions(4, 10);
+        let alice = Address::from_parts("alice", "example.org");
+        let generation = s.generation(&alice);
+        assert!(s.create_at(&alice, true, generation).is_some());
+        s.end_account(&alice);
+        assert!(s.create_at(&alice, true, generation).is_none());
+        assert!(s.create_at(&alice, true, s.generation(&alice)).is_some());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod auth;
 pub mod mail;
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
@@ -77,6 +78,19 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         ApiError::unavailable(&e)
+    }
+}
+
+/// The key per-client limits count under: an IPv4 address (an IPv4-mapped IPv6 address as its
+/// IPv4 address), or an IPv6 address's /64, a subscriber's usual allocation (RFC 6177), so that
+/// one client cannot multiply its budget by its addresses.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
     }
 }
 
@@ -208,14 +222,18 @@ async fn openapi_json() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], json.as_str()).into_response()
 }
 
+/// Largest body the session and account endpoints take (a login, a sign-up), octets; the mail
+/// endpoints take up to `[web] request_bytes_max`.
+pub const SMALL_BODY_BYTES: usize = 16 * 1024;
+
 /// The API's routes, to nest under `/api/v1`. Request bodies are limited to `[web]
-/// request_bytes_max`; every answer is `Cache-Control: no-store`; a path not here gets a `404`
+/// request_bytes_max` ([`SMALL_BODY_BYTES`] for sessions and accounts); every answer is `Cache-Control: no-store`; a path not here gets a `404`
 /// error body.
 pub fn routes(web: &Web) -> Router<Arc<Web>> {
     Router::new()
         .route("/openapi.json", get(openapi_json))
-        .merge(auth::routes())
-        .merge(accounts::routes())
+        .merge(auth::routes().layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)))
+        .merge(accounts::routes().layer(DefaultBodyLimit::max(SMALL_BODY_BYTES)))
         .merge(mail::routes())
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(DefaultBodyLimit::max(web.config.request_bytes_max))

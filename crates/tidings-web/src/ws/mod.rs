@@ -44,8 +44,9 @@ pub async fn upgrade(State(settings): State<Arc<Web>>, mut request: Request) -> 
     };
     // A valid session cookie logs the socket in, but only for a page of this origin: a page
     // elsewhere could open a socket that carries the cookie (cross-site WebSocket hijacking).
-    let cookie_account = crate::api::auth::cookie_session(&settings, request.headers()).map(|s| s.account);
-    if cookie_account.is_some() && !same_origin(request.headers(), info.tls) {
+    let cookie_session = crate::api::auth::cookie(request.headers(), crate::api::auth::COOKIE)
+        .and_then(|token| settings.sessions.find(&token).map(|session| (session.account, token)));
+    if cookie_session.is_some() && !same_origin(request.headers(), info.tls) {
         return (StatusCode::FORBIDDEN, "a session cookie is accepted only from a page of this origin\n")
             .into_response();
     }
@@ -64,9 +65,9 @@ pub async fn upgrade(State(settings): State<Arc<Web>>, mut request: Request) -> 
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
         debug!(id = info.id, peer = %info.peer, "WebSocket open");
         let mut session = session::Session::new(Arc::clone(&settings), info.peer, info.tls);
-        if let Some(account) = cookie_account {
+        if let Some((account, token)) = cookie_session {
             debug!(id = info.id, %account, "WebSocket logged in by its session cookie");
-            session.preauth(account).await;
+            session.preauth(account, token).await;
         }
         socket::run(ws, session, info.shutdown.clone(), config).await;
         // `info` (and with it the connection's place in the limits) lives until here.

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use tidings_chat::hub::Conn;
 use tidings_chat::{EXCESS_FLOOD, Event, Identity, JoinError, Leave, ModeChange, RoomError, TokenBucket};
+use tidings_core::password::PASSWORD_BYTES_MAX;
 use tidings_core::{
     Address, Frontend, HistoryBound, HistoryQuery, INBOX, NICK_BYTES_MAX, Op, PresenceStatus, RoomName, TOPIC_BYTES_MAX,
 };
@@ -19,6 +20,7 @@ use super::api::{
     self, ErrorCode, Hello, MemberJson, MessageJson, ModeJson, Outgoing, Reply, Request, RequestId, RoomJson, SetStatus,
 };
 use crate::Web;
+use crate::api::auth::{USER_BYTES_MAX, login_key};
 use crate::api::mail::render::MailAddress;
 
 /// RFC 6455 §7.4.1 close status codes the session ends with.
@@ -149,6 +151,16 @@ pub struct Session {
     preauth: Option<(String, Vec<String>)>,
     /// What of INBOX has been told, once mail is watched.
     inbox: Option<InboxMark>,
+    /// What the login rests on, checked again from time to time ([`Session::authorized`]).
+    held: Option<Held>,
+}
+
+/// What a logged-in socket's login rests on.
+enum Held {
+    /// An HTTP API session (its cookie or bearer token): the socket lives while the session does.
+    Session(String),
+    /// A password: the socket lives until the account's sessions are ended (a password reset).
+    Password { account: Address, generation: u64 },
 }
 
 /// Most `mail` events one change of the account's mailboxes gives (the newest messages);
@@ -193,7 +205,18 @@ impl Session {
     pub fn new(settings: Arc<Web>, peer: SocketAddr, tls: bool) -> Session {
         let flood =
             TokenBucket::new(settings.config.flood_requests_per_sec, settings.config.flood_burst, Instant::now());
-        Session { settings, peer, tls, conn: None, flood, strikes: 0, login_failures: 0, preauth: None, inbox: None }
+        Session {
+            settings,
+            peer,
+            tls,
+            conn: None,
+            flood,
+            strikes: 0,
+            login_failures: 0,
+            preauth: None,
+            inbox: None,
+            held: None,
+        }
     }
 
     /// The first frame.
@@ -214,10 +237,23 @@ impl Session {
     }
 
     /// Starts the session logged in as `account` (a valid session cookie of this origin came
-    /// with the upgrade); the `hello` then names the account, the nick and the rooms.
-    pub async fn preauth(&mut self, account: Address) {
+    /// with the upgrade; `token` is the cookie's session); the `hello` then names the account,
+    /// the nick and the rooms.
+    pub async fn preauth(&mut self, account: Address, token: String) {
         let (nick, rooms) = self.start(account).await;
         self.preauth = Some((nick, rooms));
+        self.held = Some(Held::Session(token));
+    }
+
+    /// Whether the login still stands: the API session it came with is live (not logged out,
+    /// expired or ended by a password reset), or, for a password login, the account's sessions
+    /// have not been ended since. `true` before login.
+    pub fn authorized(&self) -> bool {
+        match &self.held {
+            None => true,
+            Some(Held::Session(token)) => self.settings.sessions.find(token).is_some(),
+            Some(Held::Password { account, generation }) => self.settings.sessions.generation(account) == *generation,
+        }
     }
 
     /// The account, once logged in.
@@ -374,6 +410,20 @@ impl Session {
             ));
             return Flow::Continue;
         }
+        if user.len() > USER_BYTES_MAX || password.len() > PASSWORD_BYTES_MAX {
+            let message =
+                format!("a user has at most {USER_BYTES_MAX} octets, a password at most {PASSWORD_BYTES_MAX}");
+            out.push(Outgoing::error(id, ErrorCode::BadRequest, message));
+            return Flow::Continue;
+        }
+        // The HTTP API's throttle: the same budget whichever way the password comes.
+        let key = login_key(&self.settings, user).await;
+        if let Err(secs) = self.settings.sessions.begin_login(&key, self.peer.ip()) {
+            let message = format!("too many failed logins: try again in {secs} seconds");
+            out.push(Outgoing::error(id, ErrorCode::Unauthorized, message));
+            return Flow::Close(close::POLICY_VIOLATION, TOO_MANY_FAILED_LOGINS.into());
+        }
+        let generation = Address::parse(&key, false).map_or(0, |account| self.settings.sessions.generation(&account));
         let account = match self.settings.directory.authenticate(user, password).await {
             Ok(account) => account,
             Err(LoginError::Invalid) => {
@@ -390,6 +440,8 @@ impl Session {
                 return Flow::Continue;
             }
         };
+        self.settings.sessions.login_ok(&key, self.peer.ip());
+        self.held = Some(Held::Password { account: account.address.clone(), generation });
         let (nick, rooms) = self.start(account.address.clone()).await;
         debug!(peer = %self.peer, address = %account.address, "ws login");
         out.push(Outgoing::ok(id, Reply::Login { account: account.address.to_string(), nick, rooms }));
@@ -411,6 +463,7 @@ impl Session {
             }
             return Flow::Continue;
         };
+        self.held = Some(Held::Session(token.to_owned()));
         let (nick, rooms) = self.start(session.account.clone()).await;
         debug!(peer = %self.peer, address = %session.account, "ws login with a token");
         out.push(Outgoing::ok(id, Reply::Login { account: session.account.to_string(), nick, rooms }));

@@ -182,6 +182,10 @@ where
                 }
                 if now >= next_ping {
                     next_ping = now + ping_interval;
+                    if !session.authorized() {
+                        out.push(Outgoing::error(None, ErrorCode::Unauthorized, "the session has ended: log in again"));
+                        break End::closing(close::POLICY_VIOLATION, "session ended");
+                    }
                     if !send(&mut ws, Message::Ping(Default::default()), write_timeout).await {
                         break End::gone("Write error");
                     }
