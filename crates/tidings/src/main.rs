@@ -73,6 +73,9 @@ enum Command {
     },
     /// Load generators for measuring a server.
     Bench {
+        /// Print each report as one JSON object on a line of its own instead of text.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         load: bench::Load,
     },
@@ -100,7 +103,7 @@ fn main() -> ExitCode {
         Command::Account { location, action } => {
             load(&location).and_then(|(config, data)| account::run(&config, &data, action))
         }
-        Command::Bench { load } => bench::run(load),
+        Command::Bench { json, load } => bench::run(load, json),
         Command::Mail(args) => mail::run(args),
         Command::ChatServer(args) => chat::run_server(args, cli.verbose > 0),
         Command::ChatClient { server } => chat::run_client(server),
