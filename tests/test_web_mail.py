@@ -226,6 +226,29 @@ def test_flags_paging_move_delete_and_search(server):
     assert api.call("DELETE", f"{folder_path('Trash')}/messages/{trashed['uid']}")[0] == 404
 
 
+def test_search_is_truncated_only_when_a_match_is_left_out(server):
+    api = Api(server.port("http"), mode="token")
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=TIMEOUT) as smtp:
+        for n in range(100):
+            message = plain_mail(f"hit {n}", "haystack with a pin\n")
+            smtp.sendmail("sender@example.org", [TA], message.as_bytes(policy=email.policy.SMTP))
+    exact = api.get("/api/v1/mail/search?q=pin")
+    assert len(exact["messages"]) == 100 and exact["truncated"] is False
+    assert exact["messages"][0]["subject"] == "hit 99", "newest first"
+    deliver(server, plain_mail("hit 100", "one pin more\n"))
+    over = api.get("/api/v1/mail/search?q=pin")
+    assert len(over["messages"]) == 100 and over["truncated"] is True
+
+
+def test_a_large_message_is_summarised_from_its_start(server):
+    api = Api(server.port("http"), mode="token")
+    message = plain_mail("big one", "first words of a long text\n" + "x" * 76 * 8000 + "\ntail-marker\n")
+    deliver(server, message)
+    summary = find(api, "big one")
+    assert summary["size"] > 600_000 and summary["preview"].startswith("first words of a long text")
+    assert api.get("/api/v1/mail/search?q=first%20words")["messages"][0]["subject"] == "big one"
+
+
 def test_send_with_an_attachment_reply_and_forward(server):
     ta = Api(server.port("http"))
     sent = ta.json("POST", "/api/v1/mail/send", {
