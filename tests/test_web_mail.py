@@ -295,6 +295,28 @@ def test_send_with_an_attachment_reply_and_forward(server):
     assert ta.json("POST", "/api/v1/mail/send", {"to": [CIS505], "bcc": []}, status=400)
 
 
+def test_send_keeps_to_the_node_message_size_limit(make_server):
+    server = make_server(listeners=LISTENERS, settings={"smtp": {"message_bytes_max": 100_000}})
+    ta = Api(server.port("http"), mode="token")
+
+    def send(data: bytes, **extra):
+        return ta.call("POST", "/api/v1/mail/send", {
+            "to": [CIS505], "subject": "big", "text": "see attached\n",
+            "attachments": [{"filename": "a.bin", "data_base64": base64.b64encode(data).decode()}], **extra,
+        })
+
+    status, _, body = send(bytes(120_000))
+    assert status == 413 and json.loads(body)["error"]["code"] == "too_large", body
+    status, _, body = send(bytes(90_000))
+    assert status == 413, "base64 makes the built message larger than the limit"
+    assert send(bytes(60_000))[0] == 200
+    sent = find(ta, "big", "Sent")
+    status, _, body = send(bytes(60_000), forward_of={"folder": "Sent", "uid": sent["uid"]})
+    assert status == 413, "the forwarded attachments count too"
+    many = ta.call("POST", "/api/v1/mail/send", {"to": ["not an address"] * 101, "text": "x"})
+    assert many[0] == 400 and "at most 100 recipients" in json.loads(many[2])["error"]["message"]
+
+
 def test_sessions_and_csrf_are_required(server):
     api = Api(server.port("http"))
     status, _, body = api.call("POST", "/api/v1/mail/folders", {"name": "X"}, csrf=False)

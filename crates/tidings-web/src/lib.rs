@@ -60,6 +60,9 @@ pub struct WebSettings {
     pub hostname: String,
     /// `[outbound]`: where mail to other domains goes.
     pub outbound: OutboundConfig,
+    /// `[smtp] message_bytes_max`: the largest message, octets, this node takes; `POST
+    /// /api/v1/mail/send` refuses a larger one (`413 too_large`).
+    pub message_bytes_max: usize,
 }
 
 /// The HTTP side of one node: its settings and the state every HTTP listener shares (sessions,

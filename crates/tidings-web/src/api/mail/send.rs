@@ -123,6 +123,19 @@ fn attachment(new: &NewAttachment) -> Result<Attachment, ApiError> {
     Ok(Attachment { filename: filename.to_owned(), content_type, data })
 }
 
+/// `413 too_large` when `bytes` (a message's content so far, or the message built) is over the
+/// node's message size limit (`[smtp] message_bytes_max`).
+fn within_limit(bytes: usize, message_bytes_max: usize) -> Result<(), ApiError> {
+    if bytes > message_bytes_max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the message is too large: at most {message_bytes_max} octets"),
+        ));
+    }
+    Ok(())
+}
+
 async fn original(web: &Web, account: &Address, reference: &MessageRef) -> Result<(String, Bytes), ApiError> {
     let folder = folder_name(&reference.folder)?;
     match store(web).message(account, &folder, reference.uid).await? {
@@ -133,7 +146,8 @@ async fn original(web: &Web, account: &Address, reference: &MessageRef) -> Resul
 
 /// Builds, sends and keeps a message: to local accounts straight into their INBOX, to other
 /// addresses through `[outbound] smarthost`; a copy goes to the Sent folder (created when
-/// missing) marked `\Seen`.
+/// missing) marked `\Seen`. The text and the decoded attachments (the forwarded ones included),
+/// and then the message built, must be within `[smtp] message_bytes_max` (else `413 too_large`).
 #[utoipa::path(post, path = "/api/v1/mail/send", tag = "mail", request_body = SendRequest,
     security(("session_cookie" = []), ("bearer_token" = [])),
     responses(
@@ -142,7 +156,7 @@ async fn original(web: &Web, account: &Address, reference: &MessageRef) -> Resul
         (status = 401, description = "No session", body = ErrorBody),
         (status = 403, description = "A cookie session without its CSRF token", body = ErrorBody),
         (status = 404, description = "The message replied to or forwarded is not there", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 413, description = "Body too large, or the message over the node's size limit", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "An unknown local user, or an outside address and no smarthost", body = ErrorBody),
         (status = 502, description = "The smarthost refused the message or did not answer", body = ErrorBody),
@@ -153,13 +167,13 @@ pub async fn send(
     auth: Authenticated,
     Body(request): Body<SendRequest>,
 ) -> Result<axum::Json<SentMessage>, ApiError> {
+    if request.to.len() + request.cc.len() > RECIPIENTS_MAX {
+        return Err(ApiError::bad_request(format!("at most {RECIPIENTS_MAX} recipients")));
+    }
     let to = mailboxes(&request.to, "to")?;
     let cc = mailboxes(&request.cc, "cc")?;
     if to.is_empty() && cc.is_empty() {
         return Err(ApiError::bad_request("give at least one recipient in \"to\" or \"cc\""));
-    }
-    if to.len() + cc.len() > RECIPIENTS_MAX {
-        return Err(ApiError::bad_request(format!("at most {RECIPIENTS_MAX} recipients")));
     }
     if request.subject.len() > SUBJECT_BYTES_MAX || request.subject.contains(['\r', '\n', '\0']) {
         return Err(ApiError::bad_request(format!("the subject is one line of at most {SUBJECT_BYTES_MAX} octets")));
@@ -171,6 +185,8 @@ pub async fn send(
         return Err(ApiError::bad_request(format!("at most {ATTACHMENTS_MAX} attachments")));
     }
     let mut attachments = request.attachments.iter().map(attachment).collect::<Result<Vec<_>, _>>()?;
+    let mut content_bytes = request.text.len() + attachments.iter().map(|a| a.data.len()).sum::<usize>();
+    within_limit(content_bytes, web.message_bytes_max)?;
     let account = &auth.account;
 
     let mut draft = Draft {
@@ -199,6 +215,8 @@ pub async fn send(
     if let Some(reference) = &request.forward_of {
         let (_, raw) = original(&web, account, reference).await?;
         let original = tokio::task::spawn_blocking(move || render::original(&raw)).await.unwrap_or_default();
+        content_bytes += original.attachments.iter().map(|a| a.data.len()).sum::<usize>();
+        within_limit(content_bytes, web.message_bytes_max)?;
         attachments.extend(original.attachments.into_iter().map(|a| Attachment {
             filename: a.filename,
             content_type: a.content_type.split(';').next().unwrap_or("application/octet-stream").trim().to_owned(),
@@ -210,9 +228,7 @@ pub async fn send(
     let now_ms = date::now_millis();
     let message_id = mime::message_id(&web.hostname, now_ms);
     let octets = Bytes::from(mime::build(&draft, now_ms.div_euclid(1000), &message_id));
-    if octets.len() > web.config.request_bytes_max.saturating_mul(2) {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the message is too large"));
-    }
+    within_limit(octets.len(), web.message_bytes_max)?;
     let mut recipients: Vec<Address> = Vec::new();
     for mailbox in draft.to.iter().chain(&draft.cc) {
         if !recipients.contains(&mailbox.address) {
