@@ -349,6 +349,12 @@ def test_websocket_cookie_login_needs_this_origin_and_pushes_mail(server):
     with pytest.raises(InvalidStatus) as refused:
         ws_connect(server, api.cookie, "http://evil.example")
     assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(server, api.cookie, f"https://127.0.0.1:{port + 1}")
+    assert refused.value.response.status_code == 403
+    # An https page through a TLS-terminating proxy: the host is this one, the scheme differs.
+    with ws_connect(server, api.cookie, f"https://127.0.0.1:{port}") as ws:
+        assert json.loads(ws.recv(timeout=TIMEOUT))["account"] == TA
 
     with ws_connect(server, api.cookie, f"http://127.0.0.1:{port}") as ws:
         hello = json.loads(ws.recv(timeout=TIMEOUT))
