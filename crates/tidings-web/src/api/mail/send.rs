@@ -37,7 +37,9 @@ pub const FILENAME_BYTES_MAX: usize = 255;
 pub struct NewAttachment {
     /// The file name (no directory).
     pub filename: String,
-    /// `type/subtype` (default: guessed from the file name).
+    /// `type/subtype` (default: guessed from the file name); one that is longer than 127 octets or
+    /// malformed is sent as `application/octet-stream`. A `text/*` file in UTF-8 is labelled
+    /// `charset=utf-8`.
     pub content_type: Option<String>,
     /// The content, base64 (RFC 4648 §4).
     pub data_base64: String,
