@@ -225,17 +225,24 @@ pub fn summary(folder: &str, uid: u32, raw: &[u8], size: u64, internal_date: i64
     }
 }
 
+/// Whether `c` is a bidirectional formatting character (Unicode category Cf: the marks U+200E,
+/// U+200F and U+061C, the embeddings and overrides U+202A–U+202E, the isolates U+2066–U+2069),
+/// which can make a file name display other than it is (`exe.txt` shown for `txt.exe`).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn attachment_name(part: &mail_parser::MessagePart<'_>, index: usize) -> String {
     let name = part.attachment_name().map(str::to_owned).or_else(|| {
         part.message().and_then(|m| m.subject()).map(|s| format!("{}.eml", s.chars().take(60).collect::<String>()))
     });
-    // Only the last path component, without control characters.
+    // Only the last path component, without control characters or bidi controls.
     let name: String = name
         .as_deref()
         .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n))
         .unwrap_or("")
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_bidi_control(c))
         .collect();
     let name = name.trim();
     if name.is_empty() || name == "." || name == ".." { format!("attachment-{}", index + 1) } else { name.to_owned() }
@@ -734,6 +741,20 @@ mod tests {
         let o = original(raw);
         assert_eq!(o.message_id.as_deref(), Some("<m1@example.org>"));
         assert_eq!(o.attachments.len(), 1);
+    }
+
+    #[test]
+    fn bidi_controls_leave_attachment_names() {
+        // "invoice\u{202E}fdp.exe" shows as "invoiceexe.pdf".
+        let raw = "From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+            --b\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+            --b\r\nContent-Type: application/octet-stream\r\n\
+            Content-Disposition: attachment; filename*=utf-8''invoice%E2%80%AEfdp.exe%E2%81%A6%E2%80%8F%D8%9C\r\n\
+            Content-Transfer-Encoding: base64\r\n\r\nTVo=\r\n--b--\r\n";
+        let v = view(1, "INBOX", raw.as_bytes(), 0, Seen::default(), false).unwrap();
+        assert_eq!(v.attachments[0].filename, "invoicefdp.exe");
+        assert_eq!(attachment(raw.as_bytes(), 0).unwrap().filename, "invoicefdp.exe");
+        assert!(is_bidi_control('\u{2067}') && !is_bidi_control('\u{200D}') && !is_bidi_control('a'));
     }
 
     #[test]

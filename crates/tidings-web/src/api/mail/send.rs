@@ -109,7 +109,9 @@ fn mailboxes(list: &[String], field: &str) -> Result<Vec<Mailbox>, ApiError> {
 }
 
 fn attachment(new: &NewAttachment) -> Result<Attachment, ApiError> {
-    let filename = new.filename.trim();
+    // Bidi controls could make the name display other than it is: they go.
+    let filename: String = new.filename.chars().filter(|&c| !render::is_bidi_control(c)).collect();
+    let filename = filename.trim();
     if filename.is_empty()
         || filename.len() > FILENAME_BYTES_MAX
         || filename.chars().any(|c| c.is_control() || c == '/' || c == '\\')
@@ -284,5 +286,24 @@ async fn keep_copy(web: &Web, account: &Address, octets: Bytes, now_secs: i64) -
     match store.apply(account, op).await.map_err(store_error)? {
         Outcome::Appended { uid, .. } => Ok(SentCopy { folder, uid }),
         _ => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the copy was not kept")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_names_lose_bidi_controls() {
+        let new = |filename: &str| NewAttachment {
+            filename: filename.into(),
+            content_type: None,
+            data_base64: BASE64.encode(b"MZ"),
+        };
+        let a = attachment(&new("invoice\u{202E}fdp.exe")).unwrap();
+        assert_eq!((a.filename.as_str(), a.content_type.as_str()), ("invoicefdp.exe", "application/octet-stream"));
+        assert_eq!(attachment(&new("\u{2066}a.txt\u{2069}\u{200E}")).unwrap().filename, "a.txt");
+        assert!(attachment(&new("\u{202E}\u{200F}")).is_err(), "nothing left");
+        assert!(attachment(&new("a/b.txt")).is_err());
     }
 }
