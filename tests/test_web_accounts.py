@@ -146,7 +146,8 @@ def test_bad_requests_are_refused_clearly(node):
 
 def test_a_local_part_taken_in_another_local_domain_is_refused(make_server):
     node = make_server(listeners=LISTENERS, start=False,
-                       settings={"mail": {"domains": [DEMO_DOMAIN, "other.test"]}, "web": {"signup_domain": DEMO_DOMAIN}})
+                       settings={"mail": {"domains": [DEMO_DOMAIN, "other.test"]},
+                                 "web": {"signup_domain": DEMO_DOMAIN}})
     added = node.account("add", "shared@other.test", password="other-pw-1")
     assert added.returncode == 0, added.stderr
     node.start()
