@@ -317,6 +317,17 @@ def test_send_keeps_to_the_node_message_size_limit(make_server):
     assert many[0] == 400 and "at most 100 recipients" in json.loads(many[2])["error"]["message"]
 
 
+def test_an_account_sends_to_at_most_recipients_per_hour(make_server):
+    server = make_server(listeners=LISTENERS, settings={"web": {"recipients_per_hour": 3}})
+    ta, cis = Api(server.port("http"), mode="token"), Api(server.port("http"), user="cis505", mode="token")
+    ta.json("POST", "/api/v1/mail/send", {"to": [CIS505, f"instructor@{DEMO_DOMAIN}"], "subject": "one"})
+    status, headers, body = ta.call("POST", "/api/v1/mail/send", {"to": [CIS505, CIS505], "subject": "two"})
+    assert status == 429 and json.loads(body)["error"]["code"] == "rate_limited", body
+    assert int(headers["retry-after"]) > 0
+    ta.json("POST", "/api/v1/mail/send", {"to": [CIS505], "subject": "three"})
+    cis.json("POST", "/api/v1/mail/send", {"to": [TA], "subject": "another account's budget"})
+
+
 def test_sessions_and_csrf_are_required(server):
     api = Api(server.port("http"))
     status, _, body = api.call("POST", "/api/v1/mail/folders", {"name": "X"}, csrf=False)

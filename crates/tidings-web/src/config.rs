@@ -63,6 +63,9 @@ pub struct HttpConfig {
     /// Fewest characters a password set through the API (sign-up, reset) may have; at most
     /// 1,024. Default 8.
     pub password_chars_min: usize,
+    /// Recipients one account may send to through `POST /api/v1/mail/send` within an hour;
+    /// more get `429`. Default 500.
+    pub recipients_per_hour: u32,
     /// Verification codes one email address may be sent within `code_window_secs`; more get
     /// `429`. Default 3.
     pub codes_per_address: u32,
@@ -111,6 +114,7 @@ impl Default for HttpConfig {
             signup: true,
             signup_domain: String::new(),
             password_chars_min: 8,
+            recipients_per_hour: 500,
             codes_per_address: 3,
             codes_per_ip: 10,
             code_window_secs: 600,
@@ -175,6 +179,9 @@ impl HttpConfig {
         }
         if self.login_failures_before_lockout == 0 || self.lockout_secs == 0 {
             return Err("[web] login_failures_before_lockout and lockout_secs must be positive".into());
+        }
+        if self.recipients_per_hour == 0 {
+            return Err("[web] recipients_per_hour must be positive".into());
         }
         if !(1..=1024).contains(&self.password_chars_min) {
             return Err("[web] password_chars_min must be 1..=1024".into());

@@ -74,6 +74,8 @@ pub struct Web {
     pub sessions: api::auth::Sessions,
     /// Verification codes (sign-up, password reset) and the limits on asking for them.
     pub codes: api::accounts::Codes,
+    /// Recipients each account has sent to through the API this hour.
+    pub sends: api::mail::SendBudget,
 }
 
 impl Web {
@@ -81,7 +83,7 @@ impl Web {
     pub fn new(settings: WebSettings) -> Arc<Web> {
         let sessions = api::auth::Sessions::new(&settings.config);
         let codes = api::accounts::Codes::new(&settings.config);
-        Arc::new(Web { settings, sessions, codes })
+        Arc::new(Web { settings, sessions, codes, sends: Default::default() })
     }
 }
 

@@ -3,8 +3,10 @@
 //! and kept in the account's Sent folder. A reply carries `In-Reply-To:` and `References:` and
 //! marks the original `\Answered`; a forward carries the original's attachments.
 
+use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,6 +26,44 @@ use crate::api::{ApiError, Body, ErrorBody};
 
 /// Most recipients (`to` and `cc` together).
 pub const RECIPIENTS_MAX: usize = 100;
+
+/// The window of `[web] recipients_per_hour`.
+const SEND_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Most accounts [`SendBudget`] tracks at once; past it, the entry whose window began first goes.
+const SEND_BUDGET_ENTRIES_MAX: usize = 100_000;
+
+/// How many recipients each account has sent to through the API within the hour: what keeps a
+/// signed-up account from turning the node (and its smarthost) into a bulk mailer.
+#[derive(Default)]
+pub struct SendBudget {
+    by_account: Mutex<HashMap<Address, (Instant, u32)>>,
+}
+
+impl SendBudget {
+    /// Takes `recipients` from `account`'s budget of `per_hour`, or gives the seconds until its
+    /// window ends.
+    pub fn take(&self, account: &Address, recipients: u32, per_hour: u32, now: Instant) -> Result<(), u64> {
+        let mut map = self.by_account.lock().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(account) && map.len() >= SEND_BUDGET_ENTRIES_MAX {
+            map.retain(|_, (since, _)| now.saturating_duration_since(*since) < SEND_WINDOW);
+            if map.len() >= SEND_BUDGET_ENTRIES_MAX
+                && let Some(oldest) = map.iter().min_by_key(|(_, (since, _))| *since).map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        let (since, count) = map.entry(account.clone()).or_insert((now, 0));
+        if now.saturating_duration_since(*since) >= SEND_WINDOW {
+            (*since, *count) = (now, 0);
+        }
+        if count.saturating_add(recipients) > per_hour {
+            return Err(SEND_WINDOW.saturating_sub(now.saturating_duration_since(*since)).as_secs().max(1));
+        }
+        *count += recipients;
+        Ok(())
+    }
+}
 /// Most attachments.
 pub const ATTACHMENTS_MAX: usize = 100;
 /// Longest subject, octets.
@@ -163,6 +203,7 @@ async fn original(web: &Web, account: &Address, reference: &MessageRef) -> Resul
         (status = 413, description = "Body too large, or the message over the node's size limit", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "An unknown local user, or an outside address and no smarthost", body = ErrorBody),
+        (status = 429, description = "Over [web] recipients_per_hour for the account", body = ErrorBody),
         (status = 502, description = "The smarthost refused the message or did not answer", body = ErrorBody),
         (status = 503, description = "The store did not answer", body = ErrorBody),
     ))]
@@ -187,6 +228,11 @@ pub async fn send(
     }
     if request.attachments.len() > ATTACHMENTS_MAX {
         return Err(ApiError::bad_request(format!("at most {ATTACHMENTS_MAX} attachments")));
+    }
+    let recipients = (request.to.len() + request.cc.len()) as u32;
+    if let Err(secs) = web.sends.take(&auth.account, recipients, web.config.recipients_per_hour, Instant::now()) {
+        let message = format!("at most {} recipients an hour; try again later", web.config.recipients_per_hour);
+        return Err(ApiError::rate_limited(message, secs));
     }
     let mut attachments = request.attachments.iter().map(attachment).collect::<Result<Vec<_>, _>>()?;
     let mut content_bytes = request.text.len() + attachments.iter().map(|a| a.data.len()).sum::<usize>();
@@ -305,5 +351,23 @@ mod tests {
         assert_eq!(attachment(&new("\u{2066}a.txt\u{2069}\u{200E}")).unwrap().filename, "a.txt");
         assert!(attachment(&new("\u{202E}\u{200F}")).is_err(), "nothing left");
         assert!(attachment(&new("a/b.txt")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn an_accounts_recipients_are_counted_over_the_hour() {
+        let budget = SendBudget::default();
+        let (alice, bob) = (Address::from_parts("alice", "example.org"), Address::from_parts("bob", "example.org"));
+        let now = Instant::now();
+        assert_eq!(budget.take(&alice, 6, 10, now), Ok(()));
+        assert_eq!(budget.take(&alice, 4, 10, now), Ok(()));
+        let wait = budget.take(&alice, 1, 10, now + Duration::from_secs(600)).unwrap_err();
+        assert_eq!(wait, 3000, "the seconds left of the hour");
+        assert_eq!(budget.take(&bob, 10, 10, now), Ok(()), "each account has its own");
+        assert_eq!(budget.take(&alice, 10, 10, now + SEND_WINDOW), Ok(()), "a new hour");
     }
 }
