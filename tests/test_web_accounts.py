@@ -102,9 +102,16 @@ def test_sign_up_with_a_code_mailed_to_a_local_address(node):
     # The code is used up: another account cannot be made with it.
     status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "address": "other", "code": code})
     assert (status, body["error"]["code"]) == (403, "invalid_code")
-    # A taken address is refused before any code is looked at.
+    # Without a right code, a taken address answers like a free one: nothing to learn.
+    status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "code": code})
+    assert (status, body["error"]["code"]) == (403, "invalid_code")
+    # With a right code, 409; the code is not used up by it.
+    assert api(node, "POST", "/api/v1/accounts/codes", {"email": email})[0] == 202
+    code, _ = wait_for_code(node, email, DEMO_PASSWORD, before + 1)
     status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "code": code})
     assert (status, body["error"]["code"]) == (409, "exists")
+    status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "address": "newuser2", "code": code})
+    assert (status, body) == (201, {"address": f"newuser2@{DEMO_DOMAIN}"})
 
     status, body, _ = api(node, "GET", "/api/v1/accounts/exists?address=newuser")
     assert (status, body) == (200, {"address": f"newuser@{DEMO_DOMAIN}", "exists": True})
@@ -130,6 +137,28 @@ def test_bad_requests_are_refused_clearly(node):
     assert (status, body["error"]["code"]) == (422, "weak_password"), "[web] password_chars_min is 8"
     status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "address": "someone"})
     assert (status, body["error"]["code"]) == (403, "invalid_code")
+    for role in ("postmaster", "Abuse", f"hostmaster@{DEMO_DOMAIN}", "admin@localhost", "mailer-daemon"):
+        status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "address": role})
+        assert (status, body["error"]["code"]) == (422, "reserved"), role
+    status, body, _ = api(node, "POST", "/api/v1/accounts/codes", {"email": "user@[127.0.0.1]"})
+    assert (status, body["error"]["code"]) == (400, "bad_request")
+
+
+def test_a_local_part_taken_in_another_local_domain_is_refused(make_server):
+    node = make_server(listeners=LISTENERS, start=False,
+                       settings={"mail": {"domains": [DEMO_DOMAIN, "other.test"]},
+                                 "web": {"signup_domain": DEMO_DOMAIN}})
+    added = node.account("add", "shared@other.test", password="other-pw-1")
+    assert added.returncode == 0, added.stderr
+    node.start()
+    email = f"cis505@{DEMO_DOMAIN}"
+    assert api(node, "POST", "/api/v1/accounts/codes", {"email": email})[0] == 202
+    code, _ = wait_for_code(node, email, DEMO_PASSWORD, 0)
+    request = {"address": "shared", "password": "pw-shared", "email": email, "code": code}
+    status, body, _ = api(node, "POST", "/api/v1/accounts", request)
+    assert (status, body["error"]["code"]) == (409, "exists"), body
+    assert login(node, "shared", "other-pw-1")[0] == 200, "the bare name still logs in"
+    assert api(node, "POST", "/api/v1/accounts", {**request, "address": "unshared"})[0] == 201
 
 
 def test_five_wrong_codes_void_the_code(node):
@@ -143,6 +172,50 @@ def test_five_wrong_codes_void_the_code(node):
         assert api(node, "POST", "/api/v1/accounts", {**request, "code": wrong})[0] == 403
     status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "code": code})
     assert (status, body["error"]["code"]) == (403, "invalid_code")
+
+
+def test_asking_again_does_not_buy_more_tries(node):
+    email = f"ta@{DEMO_DOMAIN}"
+    before = mailbox_size(node, email, DEMO_PASSWORD)
+    assert api(node, "POST", "/api/v1/accounts/codes", {"email": email})[0] == 202
+    code, _ = wait_for_code(node, email, DEMO_PASSWORD, before)
+    request = {"address": "guesser", "password": "pw-pw-pw", "email": email}
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(4):
+        assert api(node, "POST", "/api/v1/accounts", {**request, "code": wrong})[0] == 403
+    assert api(node, "POST", "/api/v1/accounts/codes", {"email": email})[0] == 202
+    code, _ = wait_for_code(node, email, DEMO_PASSWORD, before + 1)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert api(node, "POST", "/api/v1/accounts", {**request, "code": wrong})[0] == 403
+    status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "code": code})
+    assert (status, body["error"]["code"]) == (403, "invalid_code"), "the new code had one try left"
+
+
+def test_wrong_codes_are_limited_per_client(make_server):
+    node = make_server(listeners=LISTENERS, settings={"web": {"code_failures_per_ip": 3}})
+    request = {"address": "guesser", "password": "pw-pw-pw", "email": f"ta@{DEMO_DOMAIN}", "code": "123456"}
+    for n in range(3):
+        status, body, _ = api(node, "POST", "/api/v1/accounts", {**request, "email": f"x{n}@example.org"})
+        assert (status, body["error"]["code"]) == (403, "invalid_code")
+    status, body, response = api(node, "POST", "/api/v1/accounts", request)
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    assert 0 < int(response.getheader("Retry-After")) <= 600
+    reset = {"address": "ta", "code": "123456", "password": "new-password"}
+    assert api(node, "POST", "/api/v1/accounts/password-reset", reset)[0] == 429
+
+
+def test_a_failing_smarthost_is_not_described_and_outside_codes_are_capped(make_server):
+    node = make_server(listeners=LISTENERS, settings={"outbound": {"smarthost": "127.0.0.1:1"},
+                                                      "web": {"outside_codes_per_window": 1}})
+    status, body, _ = api(node, "POST", "/api/v1/accounts/codes", {"email": "a@elsewhere.test"})
+    assert (status, body["error"]["code"]) == (502, "smarthost")
+    assert body["error"]["message"] == "the mail relay did not take the message; try again later"
+    assert "127.0.0.1" not in json.dumps(body)
+    assert "127.0.0.1:1" in node.log(), "the details are in the log"
+    status, body, response = api(node, "POST", "/api/v1/accounts/codes", {"email": "b@elsewhere.test"})
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    assert response.getheader("Retry-After")
+    assert api(node, "POST", "/api/v1/accounts/codes", {"email": f"ta@{DEMO_DOMAIN}"})[0] == 202, "local ones go on"
 
 
 def test_codes_are_rate_limited_per_address_and_per_ip(make_server):
@@ -240,6 +313,7 @@ def test_outside_addresses_need_a_smarthost(make_server, node):
     relay.stop()
     status, body, _ = api(sender, "POST", "/api/v1/accounts/codes", {"email": "friend@elsewhere.test"})
     assert (status, body["error"]["code"]) == (502, "smarthost")
+    assert str(relay.smtp_port) not in body["error"]["message"]
 
 
 def mail_cli(node, *args: str, password: str, stdin=None, **kw):

@@ -226,6 +226,29 @@ def test_flags_paging_move_delete_and_search(server):
     assert api.call("DELETE", f"{folder_path('Trash')}/messages/{trashed['uid']}")[0] == 404
 
 
+def test_search_is_truncated_only_when_a_match_is_left_out(server):
+    api = Api(server.port("http"), mode="token")
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=TIMEOUT) as smtp:
+        for n in range(100):
+            message = plain_mail(f"hit {n}", "haystack with a pin\n")
+            smtp.sendmail("sender@example.org", [TA], message.as_bytes(policy=email.policy.SMTP))
+    exact = api.get("/api/v1/mail/search?q=pin")
+    assert len(exact["messages"]) == 100 and exact["truncated"] is False
+    assert exact["messages"][0]["subject"] == "hit 99", "newest first"
+    deliver(server, plain_mail("hit 100", "one pin more\n"))
+    over = api.get("/api/v1/mail/search?q=pin")
+    assert len(over["messages"]) == 100 and over["truncated"] is True
+
+
+def test_a_large_message_is_summarised_from_its_start(server):
+    api = Api(server.port("http"), mode="token")
+    message = plain_mail("big one", "first words of a long text\n" + "x" * 76 * 8000 + "\ntail-marker\n")
+    deliver(server, message)
+    summary = find(api, "big one")
+    assert summary["size"] > 600_000 and summary["preview"].startswith("first words of a long text")
+    assert api.get("/api/v1/mail/search?q=first%20words")["messages"][0]["subject"] == "big one"
+
+
 def test_send_with_an_attachment_reply_and_forward(server):
     ta = Api(server.port("http"))
     sent = ta.json("POST", "/api/v1/mail/send", {
@@ -272,6 +295,39 @@ def test_send_with_an_attachment_reply_and_forward(server):
     assert ta.json("POST", "/api/v1/mail/send", {"to": [CIS505], "bcc": []}, status=400)
 
 
+def test_send_keeps_to_the_node_message_size_limit(make_server):
+    server = make_server(listeners=LISTENERS, settings={"smtp": {"message_bytes_max": 100_000}})
+    ta = Api(server.port("http"), mode="token")
+
+    def send(data: bytes, **extra):
+        return ta.call("POST", "/api/v1/mail/send", {
+            "to": [CIS505], "subject": "big", "text": "see attached\n",
+            "attachments": [{"filename": "a.bin", "data_base64": base64.b64encode(data).decode()}], **extra,
+        })
+
+    status, _, body = send(bytes(120_000))
+    assert status == 413 and json.loads(body)["error"]["code"] == "too_large", body
+    status, _, body = send(bytes(90_000))
+    assert status == 413, "base64 makes the built message larger than the limit"
+    assert send(bytes(60_000))[0] == 200
+    sent = find(ta, "big", "Sent")
+    status, _, body = send(bytes(60_000), forward_of={"folder": "Sent", "uid": sent["uid"]})
+    assert status == 413, "the forwarded attachments count too"
+    many = ta.call("POST", "/api/v1/mail/send", {"to": ["not an address"] * 101, "text": "x"})
+    assert many[0] == 400 and "at most 100 recipients" in json.loads(many[2])["error"]["message"]
+
+
+def test_an_account_sends_to_at_most_recipients_per_hour(make_server):
+    server = make_server(listeners=LISTENERS, settings={"web": {"recipients_per_hour": 3}})
+    ta, cis = Api(server.port("http"), mode="token"), Api(server.port("http"), user="cis505", mode="token")
+    ta.json("POST", "/api/v1/mail/send", {"to": [CIS505, f"instructor@{DEMO_DOMAIN}"], "subject": "one"})
+    status, headers, body = ta.call("POST", "/api/v1/mail/send", {"to": [CIS505, CIS505], "subject": "two"})
+    assert status == 429 and json.loads(body)["error"]["code"] == "rate_limited", body
+    assert int(headers["retry-after"]) > 0
+    ta.json("POST", "/api/v1/mail/send", {"to": [CIS505], "subject": "three"})
+    cis.json("POST", "/api/v1/mail/send", {"to": [TA], "subject": "another account's budget"})
+
+
 def test_sessions_and_csrf_are_required(server):
     api = Api(server.port("http"))
     status, _, body = api.call("POST", "/api/v1/mail/folders", {"name": "X"}, csrf=False)
@@ -304,6 +360,12 @@ def test_websocket_cookie_login_needs_this_origin_and_pushes_mail(server):
     with pytest.raises(InvalidStatus) as refused:
         ws_connect(server, api.cookie, "http://evil.example")
     assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as refused:
+        ws_connect(server, api.cookie, f"https://127.0.0.1:{port + 1}")
+    assert refused.value.response.status_code == 403
+    # An https page through a TLS-terminating proxy: the host is this one, the scheme differs.
+    with ws_connect(server, api.cookie, f"https://127.0.0.1:{port}") as ws:
+        assert json.loads(ws.recv(timeout=TIMEOUT))["account"] == TA
 
     with ws_connect(server, api.cookie, f"http://127.0.0.1:{port}") as ws:
         hello = json.loads(ws.recv(timeout=TIMEOUT))

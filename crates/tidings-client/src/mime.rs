@@ -33,6 +33,14 @@ const TEXT_LINE_MAX: usize = 998;
 /// Octets of UTF-8 text per RFC 2047 encoded word: its base64 (56 characters) and the 12 around
 /// it keep a folded line under 78 characters.
 const ENCODED_WORD_TEXT_MAX: usize = 42;
+/// Longest display name a [`Mailbox`] takes, in octets of UTF-8: its header form (quoted or
+/// encoded words, folded) then stays well within a line.
+pub const DISPLAY_NAME_BYTES_MAX: usize = 256;
+/// Longest `type/subtype` an attachment's type may be, octets (RFC 6838 §4.2: 127 characters per
+/// name); a longer or malformed one is sent as `application/octet-stream`.
+pub const CONTENT_TYPE_BYTES_MAX: usize = 127;
+/// Longest header line, octets without CRLF (RFC 5322 §2.1.1).
+const HEADER_LINE_MAX: usize = 998;
 
 /// A mailbox in an address header: an optional display name and an address (RFC 5322 §3.4).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +57,8 @@ impl FromStr for Mailbox {
     /// Parses `addr@example.org` or `Display Name <addr@example.org>` (the name may be quoted).
     ///
     /// # Errors
-    /// When the address is not a valid RFC 5321 mailbox, or the form is neither of the two.
+    /// When the address is not a valid RFC 5321 mailbox, the form is neither of the two, or the
+    /// display name has control characters or is over [`DISPLAY_NAME_BYTES_MAX`] octets.
     fn from_str(text: &str) -> anyhow::Result<Mailbox> {
         let text = text.trim();
         let (name, address) = match text.rfind('<') {
@@ -66,17 +75,21 @@ impl FromStr for Mailbox {
         if name.as_deref().is_some_and(|n| n.chars().any(char::is_control)) {
             bail!("{text:?}: control characters in the display name");
         }
+        if name.as_deref().is_some_and(|n| n.len() > DISPLAY_NAME_BYTES_MAX) {
+            bail!("{text:?}: a display name is at most {DISPLAY_NAME_BYTES_MAX} octets");
+        }
         let address = Address::parse(address, true).with_context(|| format!("{text:?} is not a valid address"))?;
         Ok(Mailbox { name, address })
     }
 }
 
 impl Mailbox {
-    /// The header form: the address alone, or the name (quoted or encoded) and `<address>`.
+    /// The header form: the address alone, or the name (quoted, or RFC 2047 encoded words folded
+    /// onto lines of their own) and `<address>`.
     pub fn to_header(&self) -> String {
         match &self.name {
             None => self.address.to_string(),
-            Some(name) if !name.is_ascii() => format!("{} <{}>", encode_words(name).join(" "), self.address),
+            Some(name) if !name.is_ascii() => format!("{} <{}>", encode_words(name).join("\r\n "), self.address),
             Some(name) if name.bytes().all(|b| b.is_ascii_alphanumeric() || b" !#$%&'*+-/=?^_`{|}~".contains(&b)) => {
                 format!("{name} <{}>", self.address)
             }
@@ -90,7 +103,9 @@ impl Mailbox {
 pub struct Attachment {
     /// The file name offered to the recipient (no directory).
     pub filename: String,
-    /// The MIME type, e.g. `application/pdf`.
+    /// The MIME type, e.g. `application/pdf`: `type/subtype` only, at most
+    /// [`CONTENT_TYPE_BYTES_MAX`] octets (anything else is sent as `application/octet-stream`).
+    /// A `text/*` attachment whose data is UTF-8 is labelled `; charset=utf-8`.
     pub content_type: String,
     /// The content.
     pub data: Vec<u8>,
@@ -191,6 +206,13 @@ pub fn build(draft: &Draft, date_secs: i64, message_id: &str) -> Vec<u8> {
             "application/octet-stream"
         };
         part.push_str(&format!("Content-Type: {content_type}"));
+        // The only parameter added to the type is this fixed one: nothing of the caller's
+        // reaches the header beyond a validated type/subtype.
+        if content_type.get(..5).is_some_and(|t| t.eq_ignore_ascii_case("text/"))
+            && std::str::from_utf8(&attachment.data).is_ok()
+        {
+            part.push_str("; charset=utf-8");
+        }
         part.push_str(&parameter("name", &attachment.filename, true));
         part.push_str("\r\nContent-Disposition: attachment");
         part.push_str(&parameter("filename", &attachment.filename, false));
@@ -250,8 +272,12 @@ fn valid_msg_id(id: &str) -> bool {
         })
 }
 
-/// Whether `value` looks like `type/subtype` with token characters only (RFC 2045 §5.1).
+/// Whether `value` looks like `type/subtype` with token characters only (RFC 2045 §5.1), at most
+/// [`CONTENT_TYPE_BYTES_MAX`] octets.
 fn valid_content_type(value: &str) -> bool {
+    if value.len() > CONTENT_TYPE_BYTES_MAX {
+        return false;
+    }
     let token =
         |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b));
     value.split_once('/').is_some_and(|(t, s)| token(t) && token(s))
@@ -291,8 +317,12 @@ fn subject_header(out: &mut String, subject: &str) {
     if subject.is_empty() {
         return;
     }
-    // ASCII text that could be read as an encoded word is encoded too (RFC 2047 §5 (1)).
-    if subject.is_ascii() && !subject.contains("=?") {
+    // ASCII text that could be read as an encoded word is encoded too (RFC 2047 §5 (1)), and so
+    // is text with a word too long for a header line (folding happens only at spaces; encoded
+    // words can be cut anywhere).
+    let prefix = "Subject: ".len();
+    let fits = subject.split(' ').all(|word| prefix + word.len() <= HEADER_LINE_MAX);
+    if subject.is_ascii() && !subject.contains("=?") && fits {
         header(out, "Subject", &fold_ascii(&subject, "Subject: ".len()));
     } else {
         header(out, "Subject", &encode_words(&subject).join("\r\n "));
@@ -300,7 +330,8 @@ fn subject_header(out: &mut String, subject: &str) {
 }
 
 /// Folds ASCII text at spaces so that lines stay within 78 characters where a space allows
-/// (RFC 5322 §2.2.3); a word longer than that stays whole (at most 998 by the caller's bound).
+/// (RFC 5322 §2.2.3); a word longer than that stays whole (the caller sees that every word fits
+/// within 998 octets with the field name).
 fn fold_ascii(text: &str, first_line_used: usize) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     let mut line_len = first_line_used;
@@ -550,6 +581,54 @@ mod tests {
         assert_eq!(m.to_header(), "=?utf-8?B?Sm9zw6k=?= <jose@example.org>");
         assert!("not an address".parse::<Mailbox>().is_err());
         assert!("Name <broken".parse::<Mailbox>().is_err());
+    }
+
+    #[test]
+    fn header_lines_stay_within_998_octets() {
+        let mut d = draft();
+        d.subject = format!("short {} end", "x".repeat(2000));
+        d.to = vec![format!("{} <bob@example.org>", "é".repeat(128)).parse().unwrap()];
+        d.attachments = vec![Attachment {
+            filename: "a.bin".into(),
+            content_type: format!("application/{}", "x".repeat(200)),
+            data: b"x".to_vec(),
+        }];
+        let octets = build(&d, 0, "<x@example.org>");
+        lines_ok(&octets);
+        let parsed = MessageParser::default().parse(&octets).unwrap();
+        assert_eq!(parsed.subject(), Some(d.subject.as_str()));
+        assert_eq!(parsed.to().unwrap().first().unwrap().name(), d.to[0].name.as_deref());
+        let text = String::from_utf8(octets).unwrap();
+        assert!(text.contains("Content-Type: application/octet-stream;"), "an overlong type is not sent");
+        let header = d.to[0].to_header();
+        assert!(header.split("\r\n").count() > 1 && header.split("\r\n").all(|l| l.len() <= 78), "{header}");
+        assert!(format!("{} <bob@example.org>", "n".repeat(257)).parse::<Mailbox>().is_err());
+        assert!(format!("{} <bob@example.org>", "n".repeat(256)).parse::<Mailbox>().is_ok());
+    }
+
+    #[test]
+    fn utf8_text_attachments_say_their_charset() {
+        let mut d = draft();
+        d.attachments = vec![
+            Attachment { filename: "notes.txt".into(), content_type: "text/plain".into(), data: "Grüße".into() },
+            Attachment { filename: "latin1.txt".into(), content_type: "text/plain".into(), data: vec![0x47, 0xfc] },
+            Attachment { filename: "a.pdf".into(), content_type: "application/pdf".into(), data: b"%PDF".to_vec() },
+            Attachment {
+                filename: "evil.txt".into(),
+                content_type: "text/plain; charset=utf-8\r\nBcc: x@example.org".into(),
+                data: b"x".to_vec(),
+            },
+        ];
+        let octets = build(&d, 0, "<x@example.org>");
+        lines_ok(&octets);
+        let text = String::from_utf8(octets.clone()).unwrap();
+        assert!(text.contains("Content-Type: text/plain; charset=utf-8;\r\n name=\"notes.txt\""), "{text}");
+        assert!(text.contains("Content-Type: text/plain;\r\n name=\"latin1.txt\""), "{text}");
+        assert!(text.contains("Content-Type: application/pdf;\r\n name=\"a.pdf\""), "{text}");
+        assert!(!text.contains("Bcc"), "{text}");
+        let parsed = MessageParser::default().parse(&octets).unwrap();
+        let notes = parsed.attachments().next().unwrap();
+        assert_eq!(notes.content_type().unwrap().attribute("charset"), Some("utf-8"));
     }
 
     #[test]

@@ -197,6 +197,17 @@ pub trait Store: Send + Sync + 'static {
         content: bool,
     ) -> Result<Option<Vec<StoredMessage>>, StoreError>;
 
+    /// Like [`Store::messages`] with content, but each message's content is at most its first
+    /// `bytes_max` octets (`meta.size` is still the whole size): for headers, summaries and
+    /// bounded scans without reading whole messages into memory.
+    async fn message_prefixes(
+        &self,
+        address: &Address,
+        mailbox: &str,
+        uids: Vec<u32>,
+        bytes_max: usize,
+    ) -> Result<Option<Vec<StoredMessage>>, StoreError>;
+
     /// A receiver whose value changes after every committed op that touched the account's
     /// mailboxes (deliveries, flag changes, expunges, mailbox changes).
     fn watch(&self, address: &Address) -> tokio::sync::watch::Receiver<u64>;

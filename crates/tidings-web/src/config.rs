@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `[web]`. Every key has a default; an empty section means all of them.
+/// `[web]`. Every key has a default; an empty section means all of them. Every `_secs` value is
+/// 1 to [`SECS_MAX`] (31,536,000: a year).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
@@ -62,6 +63,9 @@ pub struct HttpConfig {
     /// Fewest characters a password set through the API (sign-up, reset) may have; at most
     /// 1,024. Default 8.
     pub password_chars_min: usize,
+    /// Recipients one account may send to through `POST /api/v1/mail/send` within an hour;
+    /// more get `429`. Default 500.
+    pub recipients_per_hour: u32,
     /// Verification codes one email address may be sent within `code_window_secs`; more get
     /// `429`. Default 3.
     pub codes_per_address: u32,
@@ -75,6 +79,15 @@ pub struct HttpConfig {
     /// Verification codes the node holds at once (each lives 10 minutes); past it, new codes are
     /// refused with `429`. Default 10,000.
     pub codes_max: usize,
+    /// Wrong verification codes (sign-up or password reset) one client may give within
+    /// `code_window_secs`; past it, code checks from it get `429`. A client is an IPv4 address
+    /// or an IPv6 /64. Default 20.
+    pub code_failures_per_ip: u32,
+    /// Verification codes the whole node may send through `[outbound] smarthost` (to addresses
+    /// outside its domains) within `code_window_secs`; past it, sign-up codes to outside
+    /// addresses get `429` (and reset codes to outside recovery addresses are not sent).
+    /// Default 100.
+    pub outside_codes_per_window: u32,
 }
 
 impl Default for HttpConfig {
@@ -101,11 +114,14 @@ impl Default for HttpConfig {
             signup: true,
             signup_domain: String::new(),
             password_chars_min: 8,
+            recipients_per_hour: 500,
             codes_per_address: 3,
             codes_per_ip: 10,
             code_window_secs: 600,
             exists_checks_per_ip: 60,
             codes_max: 10_000,
+            code_failures_per_ip: 20,
+            outside_codes_per_window: 100,
         }
     }
 }
@@ -116,6 +132,10 @@ pub const HEADER_BYTES_MIN: usize = 8192;
 /// Most messages a history page can hold: one less than the store's page, since the API asks for
 /// one more than it returns to learn whether there are more.
 pub const HISTORY_PAGE_LIMIT: usize = 999;
+
+/// The longest any `[web]` duration may be, seconds (365 days): times are added to the clock's
+/// instants, and nothing here needs longer.
+pub const SECS_MAX: u64 = 31_536_000;
 
 impl HttpConfig {
     /// Checks the values.
@@ -135,9 +155,12 @@ impl HttpConfig {
             ("ws_idle_timeout_secs", self.ws_idle_timeout_secs),
             ("ws_write_timeout_secs", self.ws_write_timeout_secs),
             ("login_timeout_secs", self.login_timeout_secs),
+            ("session_ttl_secs", self.session_ttl_secs),
+            ("lockout_secs", self.lockout_secs),
+            ("code_window_secs", self.code_window_secs),
         ];
-        if let Some((key, _)) = secs.iter().find(|(_, v)| *v == 0) {
-            return Err(format!("[web] {key} must be positive"));
+        if let Some((key, _)) = secs.iter().find(|(_, v)| !(1..=SECS_MAX).contains(v)) {
+            return Err(format!("[web] {key} must be 1..={SECS_MAX} seconds"));
         }
         if self.ws_idle_timeout_secs <= self.ws_ping_interval_secs {
             return Err("[web] ws_idle_timeout_secs must exceed ws_ping_interval_secs".into());
@@ -157,6 +180,9 @@ impl HttpConfig {
         if self.login_failures_before_lockout == 0 || self.lockout_secs == 0 {
             return Err("[web] login_failures_before_lockout and lockout_secs must be positive".into());
         }
+        if self.recipients_per_hour == 0 {
+            return Err("[web] recipients_per_hour must be positive".into());
+        }
         if !(1..=1024).contains(&self.password_chars_min) {
             return Err("[web] password_chars_min must be 1..=1024".into());
         }
@@ -166,9 +192,10 @@ impl HttpConfig {
         let limits = [
             ("codes_per_address", u64::from(self.codes_per_address)),
             ("codes_per_ip", u64::from(self.codes_per_ip)),
-            ("code_window_secs", self.code_window_secs),
             ("exists_checks_per_ip", u64::from(self.exists_checks_per_ip)),
             ("codes_max", self.codes_max as u64),
+            ("code_failures_per_ip", u64::from(self.code_failures_per_ip)),
+            ("outside_codes_per_window", u64::from(self.outside_codes_per_window)),
         ];
         if let Some((key, _)) = limits.iter().find(|(_, v)| *v == 0) {
             return Err(format!("[web] {key} must be positive"));
@@ -223,5 +250,31 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("codes_per_ip"));
         let bad = HttpConfig { signup_domain: "not a domain".into(), ..HttpConfig::default() };
         assert!(bad.validate().unwrap_err().contains("signup_domain"));
+        let bad = HttpConfig { outside_codes_per_window: 0, ..HttpConfig::default() };
+        assert!(bad.validate().unwrap_err().contains("outside_codes_per_window"));
+        let bad = HttpConfig { code_failures_per_ip: 0, ..HttpConfig::default() };
+        assert!(bad.validate().unwrap_err().contains("code_failures_per_ip"));
+    }
+
+    #[test]
+    fn durations_are_bounded_so_that_adding_them_to_an_instant_cannot_overflow() {
+        for key in ["code_window_secs", "session_ttl_secs", "lockout_secs", "login_timeout_secs"] {
+            let mut config = HttpConfig::default();
+            match key {
+                "code_window_secs" => config.code_window_secs = u64::MAX,
+                "session_ttl_secs" => config.session_ttl_secs = SECS_MAX + 1,
+                "lockout_secs" => config.lockout_secs = u64::MAX,
+                _ => config.login_timeout_secs = u64::MAX,
+            }
+            let error = config.validate().unwrap_err();
+            assert!(error.contains(key) && error.contains("31536000"), "{error}");
+        }
+        let longest = HttpConfig {
+            code_window_secs: SECS_MAX,
+            session_ttl_secs: SECS_MAX,
+            lockout_secs: SECS_MAX,
+            ..HttpConfig::default()
+        };
+        assert_eq!(longest.validate(), Ok(()));
     }
 }

@@ -60,6 +60,9 @@ pub struct WebSettings {
     pub hostname: String,
     /// `[outbound]`: where mail to other domains goes.
     pub outbound: OutboundConfig,
+    /// `[smtp] message_bytes_max`: the largest message, octets, this node takes; `POST
+    /// /api/v1/mail/send` refuses a larger one (`413 too_large`).
+    pub message_bytes_max: usize,
 }
 
 /// The HTTP side of one node: its settings and the state every HTTP listener shares (sessions,
@@ -71,6 +74,8 @@ pub struct Web {
     pub sessions: api::auth::Sessions,
     /// Verification codes (sign-up, password reset) and the limits on asking for them.
     pub codes: api::accounts::Codes,
+    /// Recipients each account has sent to through the API this hour.
+    pub sends: api::mail::SendBudget,
 }
 
 impl Web {
@@ -78,7 +83,7 @@ impl Web {
     pub fn new(settings: WebSettings) -> Arc<Web> {
         let sessions = api::auth::Sessions::new(&settings.config);
         let codes = api::accounts::Codes::new(&settings.config);
-        Arc::new(Web { settings, sessions, codes })
+        Arc::new(Web { settings, sessions, codes, sends: Default::default() })
     }
 }
 

@@ -52,7 +52,8 @@ pub enum SendError {
     /// An outside address, and `[outbound] smarthost` is empty.
     #[error("cannot send mail to {0}: this node has no smarthost for other domains")]
     NoSmarthost(Address),
-    /// The smarthost could not be reached, did not answer in time, or refused the message.
+    /// The smarthost could not be reached, did not answer in time, or refused the message. The
+    /// text (the relay's address and reply) is for the log: it never reaches a client.
     #[error("the smarthost did not take the message: {0}")]
     Smarthost(String),
     /// The store could not resolve a recipient or keep the local copies.
@@ -60,16 +61,21 @@ pub enum SendError {
     Store(#[from] StoreError),
 }
 
+/// What a client is told when the smarthost fails: nothing about the relay (its address, its
+/// replies), which are logged instead.
+pub const SMARTHOST_MESSAGE: &str = "the mail relay did not take the message; try again later";
+
 impl From<SendError> for ApiError {
     /// `400` for no recipients; `422 undeliverable` for an unknown local user or an outside
-    /// address without a smarthost; `502 smarthost`; the store's failures as `503`.
+    /// address without a smarthost; `502 smarthost` with [`SMARTHOST_MESSAGE`] (the details are
+    /// logged, not answered); the store's failures as `503`.
     fn from(e: SendError) -> ApiError {
         match e {
             SendError::NoRecipients => ApiError::bad_request(e.to_string()),
             SendError::UnknownUser(_) | SendError::NoSmarthost(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "undeliverable", e.to_string())
             }
-            SendError::Smarthost(_) => ApiError::new(StatusCode::BAD_GATEWAY, "smarthost", e.to_string()),
+            SendError::Smarthost(_) => ApiError::new(StatusCode::BAD_GATEWAY, "smarthost", SMARTHOST_MESSAGE),
             SendError::Store(e) => ApiError::unavailable(&e),
         }
     }
@@ -145,16 +151,22 @@ fn relay_tls() -> Result<Arc<rustls::ClientConfig>, String> {
     .clone()
 }
 
+/// One SMTP transaction with the smarthost. Every failure is logged at `warn` with the relay's
+/// address and the reason (its reply, if any).
 async fn relay(web: &Web, from: Option<&Address>, recipients: &[Address], message: &[u8]) -> Result<(), SendError> {
     let smarthost = &web.outbound.smarthost;
-    let primary: ServerAddress = smarthost.parse().map_err(|e| SendError::Smarthost(format!("{e:#}")))?;
+    let setup = |e: String| {
+        warn!(smarthost, error = e, "api: cannot set up the connection to the smarthost");
+        SendError::Smarthost(format!("{smarthost}: {e}"))
+    };
+    let primary: ServerAddress = smarthost.parse().map_err(|e| setup(format!("{e:#}")))?;
     let options = ConnectOptions {
         primary,
         backup: None,
         connect_timeout: CONNECT_TIMEOUT,
         io_timeout: IO_TIMEOUT,
         security: Security::StartTls,
-        tls: relay_tls().map_err(SendError::Smarthost)?,
+        tls: relay_tls().map_err(setup)?,
         allow_plaintext: false,
     };
     let transaction = async {
@@ -193,7 +205,9 @@ mod tests {
         let a = Address::from_parts("a", "example.org");
         assert_eq!(ApiError::from(SendError::NoSmarthost(a.clone())).status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(ApiError::from(SendError::UnknownUser(a)).code, "undeliverable");
-        assert_eq!(ApiError::from(SendError::Smarthost("x".into())).status, StatusCode::BAD_GATEWAY);
+        let relay = ApiError::from(SendError::Smarthost("10.0.0.5:25: 554 5.7.1 relay denied for 192.0.2.1".into()));
+        assert_eq!((relay.status, relay.code), (StatusCode::BAD_GATEWAY, "smarthost"));
+        assert_eq!(relay.message, SMARTHOST_MESSAGE, "nothing about the relay reaches the client");
         assert_eq!(ApiError::from(SendError::Store(StoreError::Overloaded)).status, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -161,6 +161,7 @@ async fn serve(config: Config, data: &Path, demo: bool, ready_file: Option<PathB
                         auth_failure_delay,
                         hostname,
                         outbound: config.outbound.clone(),
+                        message_bytes_max: config.smtp.message_bytes_max,
                     })
                 });
                 let service = tidings_web::HttpService::new(Arc::clone(web));

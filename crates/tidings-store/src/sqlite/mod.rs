@@ -216,6 +216,59 @@ impl Drop for SqliteStore {
     }
 }
 
+/// How much of each message's octets [`SqliteStore::read_messages`] returns.
+#[derive(Clone, Copy)]
+enum Octets {
+    /// None: metadata only.
+    None,
+    /// All of them.
+    Whole,
+    /// At most this many leading octets.
+    Prefix(usize),
+}
+
+impl SqliteStore {
+    /// The named messages still present, in the given order, with as much of their octets as
+    /// `octets` asks for; `None` if the mailbox does not exist.
+    async fn read_messages(
+        &self,
+        address: &Address,
+        mailbox: &str,
+        uids: Vec<u32>,
+        octets: Octets,
+    ) -> Result<Option<Vec<StoredMessage>>, StoreError> {
+        let (key, name) = (address.to_string(), canonical(mailbox));
+        self.read(self.map.shard_of(address), move |conn| {
+            let Some(id) = mailbox_id(conn, &key, &name)? else { return Ok(None) };
+            let mut meta = conn.prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 AND uid = ?2"))?;
+            let mut whole = conn.prepare_cached(
+                "SELECT o.data FROM messages m JOIN blobs o ON m.blob_id = o.id WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+            )?;
+            // substr() on a BLOB counts octets, from 1.
+            let mut prefix = conn.prepare_cached(
+                "SELECT substr(o.data, 1, ?3) FROM messages m JOIN blobs o ON m.blob_id = o.id
+                 WHERE m.mailbox_id = ?1 AND m.uid = ?2",
+            )?;
+            let mut found = Vec::with_capacity(uids.len());
+            for uid in uids {
+                let Some(meta) = meta.query_row(params![id, uid], meta_row).optional()? else { continue };
+                let content = match octets {
+                    Octets::None => None,
+                    Octets::Whole => whole.query_row(params![id, uid], |r| r.get::<_, Vec<u8>>(0)).optional()?,
+                    Octets::Prefix(0) => Some(Vec::new()),
+                    Octets::Prefix(max) => {
+                        let max = i64::try_from(max).unwrap_or(i64::MAX);
+                        prefix.query_row(params![id, uid, max], |r| r.get::<_, Vec<u8>>(0)).optional()?
+                    }
+                };
+                found.push(StoredMessage { meta, content: content.map(Bytes::from) });
+            }
+            Ok(Some(found))
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn shard_map(&self) -> ShardMap {
@@ -390,26 +443,18 @@ impl Store for SqliteStore {
         uids: Vec<u32>,
         content: bool,
     ) -> Result<Option<Vec<StoredMessage>>, StoreError> {
-        let (key, name) = (address.to_string(), canonical(mailbox));
-        self.read(self.map.shard_of(address), move |conn| {
-            let Some(id) = mailbox_id(conn, &key, &name)? else { return Ok(None) };
-            let mut meta = conn.prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 AND uid = ?2"))?;
-            let mut data = conn.prepare_cached(
-                "SELECT o.data FROM messages m JOIN blobs o ON m.blob_id = o.id WHERE m.mailbox_id = ?1 AND m.uid = ?2",
-            )?;
-            let mut found = Vec::with_capacity(uids.len());
-            for uid in uids {
-                let Some(meta) = meta.query_row(params![id, uid], meta_row).optional()? else { continue };
-                let content = if content {
-                    data.query_row(params![id, uid], |r| r.get::<_, Vec<u8>>(0)).optional()?.map(Bytes::from)
-                } else {
-                    None
-                };
-                found.push(StoredMessage { meta, content });
-            }
-            Ok(Some(found))
-        })
-        .await
+        let octets = if content { Octets::Whole } else { Octets::None };
+        self.read_messages(address, mailbox, uids, octets).await
+    }
+
+    async fn message_prefixes(
+        &self,
+        address: &Address,
+        mailbox: &str,
+        uids: Vec<u32>,
+        bytes_max: usize,
+    ) -> Result<Option<Vec<StoredMessage>>, StoreError> {
+        self.read_messages(address, mailbox, uids, Octets::Prefix(bytes_max)).await
     }
 
     fn watch(&self, address: &Address) -> tokio::sync::watch::Receiver<u64> {

@@ -451,6 +451,12 @@ async fn append_store_copy_move_and_expunge_keep_uids_flags_and_modseqs_straight
     let fetched = store.messages(&ta, "Archive", vec![4, 3, 8], true).await.unwrap().unwrap();
     let contents: Vec<_> = fetched.iter().map(|m| (m.meta.uid, m.content.clone().unwrap())).collect();
     assert_eq!(contents, vec![(4, Bytes::from_static(b"b\r\n")), (3, Bytes::from_static(b"a\r\n"))]);
+    let prefixes = store.message_prefixes(&ta, "Archive", vec![4, 3, 8], 2).await.unwrap().unwrap();
+    let prefixes: Vec<_> = prefixes.iter().map(|m| (m.meta.uid, m.meta.size, m.content.clone().unwrap())).collect();
+    assert_eq!(prefixes, vec![(4, 3, Bytes::from_static(b"b\r")), (3, 3, Bytes::from_static(b"a\r"))]);
+    let longer = store.message_prefixes(&ta, "Archive", vec![4], 1 << 20).await.unwrap().unwrap();
+    assert_eq!(longer[0].content.as_deref(), Some(&b"b\r\n"[..]), "a prefix longer than the message is all of it");
+    assert!(store.message_prefixes(&ta, "Nope", vec![4], 2).await.unwrap().is_none());
 
     let expunge = Op::Expunge { address: ta.clone(), mailbox: "Archive".into(), uids: vec![3, 1, 3] };
     assert_eq!(store.apply(&ta, expunge).await, Ok(Outcome::Expunged(vec![1, 3])));

@@ -5,11 +5,18 @@
 //! here only as an HMAC-SHA256 (with a key drawn at start-up, so the table is useless to anyone
 //! who reads memory after a restart) bound to what it was sent for: an email address for
 //! sign-up, an account for a password reset. A code lives [`CODE_TTL`], works once, and after
-//! [`CODE_TRIES_MAX`] wrong tries it is void. Requests for codes are limited per address and per
-//! client IP (`[web] codes_per_address`, `codes_per_ip` within `code_window_secs`); existence
-//! checks per client IP (`exists_checks_per_ip`). Everything lives in memory, bounded.
+//! [`CODE_TRIES_MAX`] wrong tries it is void; a new code for the same subject inherits the tries
+//! left of the one it replaces. Beyond that, a subject that has had [`SUBJECT_FAILURES_MAX`]
+//! wrong codes within [`SUBJECT_FAILURE_WINDOW`] accepts none until that window passes, whatever
+//! codes it is sent; and a client (IPv4 address or IPv6 /64, [`super::client_key`]) that gave
+//! `[web] code_failures_per_ip` wrong codes within `code_window_secs` gets `429`.
+//!
+//! Requests for codes are limited per address and per client (`[web] codes_per_address`,
+//! `codes_per_ip` within `code_window_secs`), codes sent outside the node's domains across the
+//! node (`outside_codes_per_window`); existence checks per client (`exists_checks_per_ip`).
+//! Everything lives in memory, bounded: a full limit table forgets its oldest entry.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -29,7 +36,7 @@ use tidings_store::{AccountError, StoreError};
 use tracing::{info, warn};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::{ApiError, Body, ErrorBody, Params};
+use super::{ApiError, Body, ErrorBody, Params, client_key};
 use crate::{ConnInfo, HttpConfig, Web, outbound};
 
 /// How long a verification code works after it is sent: 10 minutes.
@@ -38,9 +45,39 @@ pub const CODE_TTL: Duration = Duration::from_secs(600);
 pub const CODE_TRIES_MAX: u32 = 5;
 /// Digits in a code.
 pub const CODE_DIGITS: usize = 6;
-/// Most entries each rate-limit table keeps; past it, entries whose window has passed are
-/// dropped, and if none has, the table is cleared (memory stays bounded under a spray of names).
+/// Wrong codes one subject (an email address at sign-up, an account for a reset) may be given
+/// within [`SUBJECT_FAILURE_WINDOW`], across every code it is sent; past it, every code for it is
+/// refused (as `invalid_code`) until the window passes.
+pub const SUBJECT_FAILURES_MAX: u32 = 10;
+/// The window of [`SUBJECT_FAILURES_MAX`]: 24 hours from the first wrong code.
+pub const SUBJECT_FAILURE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Most entries each limit table keeps; past it, the entry whose window began first is forgotten
+/// (memory stays bounded under a spray of names, and no spray clears the others' counts).
 const LIMIT_ENTRIES_MAX: usize = 100_000;
+
+/// Local parts sign-up refuses (`422 reserved`): the role mailboxes of RFC 2142 §§4–5 that
+/// matter for mail and abuse handling, the names certificate authorities accept as proof of
+/// control of a domain (CA/Browser Forum Baseline Requirements §3.2.2.4.4: admin,
+/// administrator, hostmaster, postmaster, webmaster), and system names.
+pub const RESERVED_LOCAL_PARTS: &[&str] = &[
+    "postmaster",
+    "abuse",
+    "hostmaster",
+    "webmaster",
+    "noc",
+    "security",
+    "admin",
+    "administrator",
+    "root",
+    "mailer-daemon",
+    "nobody",
+];
+
+/// Whether sign-up refuses `local_part` (compared without case and quotes).
+pub fn is_reserved_local_part(local_part: &str) -> bool {
+    let bare = local_part.trim_matches('"').to_lowercase();
+    RESERVED_LOCAL_PARTS.contains(&bare.as_str())
+}
 
 /// What a code was sent for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,51 +94,119 @@ struct Pending {
     tag: hmac::Tag,
     expires: Instant,
     tries_left: u32,
+    ticket: Ticket,
 }
 
-/// Requests counted per key over a window.
+/// Which issue of a code this is: each [`Codes::issue`] makes a new one, so that undoing one issue
+/// ([`Codes::revoke`]) cannot remove a later code for the same subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+/// A code just made, with its ticket.
+#[derive(Debug)]
+pub struct Issued {
+    /// The six digits to send.
+    pub code: String,
+    /// What [`Codes::revoke`] takes to undo this issue.
+    pub ticket: Ticket,
+}
+
+/// `since + window`, or `None` when that is beyond what the clock can hold (a window that
+/// never ends).
+fn window_end(since: Instant, window: Duration) -> Option<Instant> {
+    since.checked_add(window)
+}
+
+/// Whole seconds (at least 1) from `now` to the end of a window, for `Retry-After`.
+fn secs_until(end: Option<Instant>, window: Duration, now: Instant) -> u64 {
+    end.map_or(window.as_secs(), |end| end.saturating_duration_since(now).as_secs()).max(1)
+}
+
+/// One key's count in a fixed window.
+struct Count {
+    since: Instant,
+    serial: u64,
+    count: u32,
+}
+
+/// Events counted per key over a fixed window from the key's first event, in at most
+/// [`LIMIT_ENTRIES_MAX`] entries: a new key in a full table forgets the entry whose window began
+/// first (an ended one, if any).
 struct Counter<K> {
-    entries: HashMap<K, (Instant, u32)>,
+    entries: HashMap<K, Count>,
+    /// The entries by when their window began (with a serial, to tell equal instants apart).
+    order: BTreeMap<(Instant, u64), K>,
+    serial: u64,
+    max: usize,
 }
 
-impl<K: Hash + Eq> Counter<K> {
+impl<K: Hash + Eq + Clone> Counter<K> {
     fn new() -> Counter<K> {
-        Counter { entries: HashMap::new() }
+        Counter::with_max(LIMIT_ENTRIES_MAX)
+    }
+
+    fn with_max(max: usize) -> Counter<K> {
+        Counter { entries: HashMap::new(), order: BTreeMap::new(), serial: 0, max: max.max(1) }
     }
 
     /// Seconds until `key` may go again, if it has had `limit` within `window`.
     fn over(&self, key: &K, limit: u32, window: Duration, now: Instant) -> Option<u64> {
-        let (since, count) = self.entries.get(key)?;
-        let end = *since + window;
-        (*count >= limit && now < end).then(|| end.saturating_duration_since(now).as_secs().max(1))
+        let entry = self.entries.get(key)?;
+        let end = window_end(entry.since, window);
+        let live = end.is_none_or(|end| now < end);
+        (entry.count >= limit && live).then(|| secs_until(end, window, now))
     }
 
+    /// Counts one event for `key`.
     fn bump(&mut self, key: K, window: Duration, now: Instant) {
-        if self.entries.len() >= LIMIT_ENTRIES_MAX {
-            self.entries.retain(|_, (since, _)| now < *since + window);
-            if self.entries.len() >= LIMIT_ENTRIES_MAX {
-                self.entries.clear();
+        if let Some(entry) = self.entries.get_mut(&key) {
+            if window_end(entry.since, window).is_some_and(|end| now >= end) {
+                self.order.remove(&(entry.since, entry.serial));
+                self.serial += 1;
+                *entry = Count { since: now, serial: self.serial, count: 0 };
+                self.order.insert((now, self.serial), key);
             }
+            entry.count = entry.count.saturating_add(1);
+            return;
         }
-        let entry = self.entries.entry(key).or_insert((now, 0));
-        if now >= entry.0 + window {
-            *entry = (now, 0);
+        if self.entries.len() >= self.max
+            && let Some((_, oldest)) = self.order.pop_first()
+        {
+            self.entries.remove(&oldest);
         }
-        entry.1 += 1;
+        self.serial += 1;
+        self.order.insert((now, self.serial), key.clone());
+        self.entries.insert(key, Count { since: now, serial: self.serial, count: 1 });
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
 struct Table {
     codes: HashMap<(Purpose, String), Pending>,
+    tickets: u64,
     per_address: Counter<String>,
     per_ip: Counter<IpAddr>,
     exists_per_ip: Counter<IpAddr>,
+    failures_per_subject: Counter<(Purpose, String)>,
+    failures_per_ip: Counter<IpAddr>,
+    outside: Counter<()>,
 }
 
-/// Why a code was not accepted. One answer for a wrong, expired, used, voided or never-sent
-/// code, so that it says nothing about which.
+/// Why a code was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvalidCode;
+pub enum CodeRefused {
+    /// A wrong, expired, used, voided or never-sent code, or one for a subject that has had
+    /// [`SUBJECT_FAILURES_MAX`] wrong codes: one answer for all, so that it says nothing about
+    /// which (`403 invalid_code`).
+    Invalid,
+    /// The client has given `[web] code_failures_per_ip` wrong codes within the window: the
+    /// seconds until it may try again (`429`). The code was not looked at.
+    TooManyFailures(u64),
+}
 
 /// The node's verification codes and the limits on asking for them (in memory).
 pub struct Codes {
@@ -110,6 +215,8 @@ pub struct Codes {
     per_address: u32,
     per_ip: u32,
     exists_per_ip: u32,
+    failures_per_ip: u32,
+    outside: u32,
     window: Duration,
     max: usize,
 }
@@ -123,13 +230,19 @@ impl Codes {
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             table: Mutex::new(Table {
                 codes: HashMap::new(),
+                tickets: 0,
                 per_address: Counter::new(),
                 per_ip: Counter::new(),
                 exists_per_ip: Counter::new(),
+                failures_per_subject: Counter::new(),
+                failures_per_ip: Counter::new(),
+                outside: Counter::with_max(1),
             }),
             per_address: config.codes_per_address,
             per_ip: config.codes_per_ip,
             exists_per_ip: config.exists_checks_per_ip,
+            failures_per_ip: config.code_failures_per_ip,
+            outside: config.outside_codes_per_window,
             window: Duration::from_secs(config.code_window_secs),
             max: config.codes_max,
         }
@@ -139,35 +252,52 @@ impl Codes {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts a request for a code to `address` (lower-cased) from `ip`, unless either is over
-    /// its limit: then the seconds until it may ask again.
+    /// Counts a request for a code to `address` (lower-cased) from `ip` (keyed by
+    /// [`client_key`]), unless either is over its limit: then the seconds until it may ask again.
     ///
     /// # Errors
     /// The `Retry-After` seconds when over a limit (nothing is counted then).
     pub fn limit_request(&self, address: &str, ip: IpAddr, now: Instant) -> Result<(), u64> {
         let address = address.to_lowercase();
+        let client = client_key(ip);
         let mut table = self.table();
         if let Some(secs) = table.per_address.over(&address, self.per_address, self.window, now) {
             return Err(secs);
         }
-        if let Some(secs) = table.per_ip.over(&ip, self.per_ip, self.window, now) {
+        if let Some(secs) = table.per_ip.over(&client, self.per_ip, self.window, now) {
             return Err(secs);
         }
         table.per_address.bump(address, self.window, now);
-        table.per_ip.bump(ip, self.window, now);
+        table.per_ip.bump(client, self.window, now);
         Ok(())
     }
 
-    /// Counts an existence check from `ip`, unless it is over `exists_checks_per_ip`.
+    /// Counts a code mail to an address outside the node's domains (through the smarthost),
+    /// unless the node has sent `[web] outside_codes_per_window` within the window.
+    ///
+    /// # Errors
+    /// The `Retry-After` seconds when over the limit (nothing is counted then).
+    pub fn limit_outside(&self, now: Instant) -> Result<(), u64> {
+        let mut table = self.table();
+        if let Some(secs) = table.outside.over(&(), self.outside, self.window, now) {
+            return Err(secs);
+        }
+        table.outside.bump((), self.window, now);
+        Ok(())
+    }
+
+    /// Counts an existence check from `ip` (keyed by [`client_key`]), unless it is over
+    /// `exists_checks_per_ip`.
     ///
     /// # Errors
     /// The `Retry-After` seconds when over the limit.
     pub fn limit_exists(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let client = client_key(ip);
         let mut table = self.table();
-        if let Some(secs) = table.exists_per_ip.over(&ip, self.exists_per_ip, self.window, now) {
+        if let Some(secs) = table.exists_per_ip.over(&client, self.exists_per_ip, self.window, now) {
             return Err(secs);
         }
-        table.exists_per_ip.bump(ip, self.window, now);
+        table.exists_per_ip.bump(client, self.window, now);
         Ok(())
     }
 
@@ -175,12 +305,12 @@ impl Codes {
         hmac::sign(&self.key, &message(purpose, subject, code))
     }
 
-    /// Makes a new code for `subject` (lower-cased), replacing any earlier one, valid until
-    /// `now + CODE_TTL`.
+    /// Makes a new code for `subject` (lower-cased), valid until `now + CODE_TTL`. It replaces
+    /// any earlier one, and inherits the tries that one had left if it was still live.
     ///
     /// # Errors
     /// When `[web] codes_max` codes are outstanding: the seconds until the oldest expires.
-    pub fn issue(&self, purpose: Purpose, subject: &str, now: Instant) -> Result<String, u64> {
+    pub fn issue(&self, purpose: Purpose, subject: &str, now: Instant) -> Result<Issued, u64> {
         let subject = subject.to_lowercase();
         let mut table = self.table();
         let key = (purpose, subject);
@@ -191,44 +321,84 @@ impl Codes {
                 return Err(first.saturating_duration_since(now).as_secs().max(1));
             }
         }
+        let tries_left = match table.codes.get(&key) {
+            Some(earlier) if now < earlier.expires => earlier.tries_left,
+            _ => CODE_TRIES_MAX,
+        };
         let code = random_code();
         let tag = self.tag(purpose, &key.1, &code);
-        table.codes.insert(key, Pending { tag, expires: now + CODE_TTL, tries_left: CODE_TRIES_MAX });
-        Ok(code)
+        table.tickets += 1;
+        let ticket = Ticket(table.tickets);
+        // An instant past what the clock can hold would make the code dead on arrival.
+        let expires = now.checked_add(CODE_TTL).unwrap_or(now);
+        table.codes.insert(key, Pending { tag, expires, tries_left, ticket });
+        Ok(Issued { code, ticket })
     }
 
-    /// Forgets `subject`'s code (one that could not be sent).
-    pub fn revoke(&self, purpose: Purpose, subject: &str) {
-        self.table().codes.remove(&(purpose, subject.to_lowercase()));
+    /// Forgets `subject`'s code (one that could not be sent) if it is still the one issued with
+    /// `ticket`; a newer code for the subject stays.
+    pub fn revoke(&self, purpose: Purpose, subject: &str, ticket: Ticket) {
+        let mut table = self.table();
+        let key = (purpose, subject.to_lowercase());
+        if table.codes.get(&key).is_some_and(|p| p.ticket == ticket) {
+            table.codes.remove(&key);
+        }
     }
 
     /// Checks `code` for `subject` in constant time and, when it is right and live, uses it up
-    /// (the returned [`Spent`] can give it back if what it was for then fails). A wrong code
-    /// costs one of its tries; at [`CODE_TRIES_MAX`] the code is void.
+    /// (the returned [`Spent`] can give it back if what it was for then fails). `ip` is the
+    /// client's address (keyed by [`client_key`]).
+    ///
+    /// A wrong code costs the code one of its tries (at [`CODE_TRIES_MAX`] it is void) and
+    /// counts against the subject ([`SUBJECT_FAILURES_MAX`]); every refusal counts against the
+    /// client (`[web] code_failures_per_ip`).
     ///
     /// # Errors
-    /// [`InvalidCode`] for a wrong, expired, used, voided or unknown code.
-    pub fn take(&self, purpose: Purpose, subject: &str, code: &str, now: Instant) -> Result<Spent, InvalidCode> {
-        let subject = subject.to_lowercase();
+    /// [`CodeRefused::TooManyFailures`] when the client is over its limit (nothing is checked);
+    /// else [`CodeRefused::Invalid`] for a wrong, expired, used, voided or unknown code, or any
+    /// code for a subject over its limit.
+    pub fn take(
+        &self,
+        purpose: Purpose,
+        subject: &str,
+        code: &str,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<Spent, CodeRefused> {
+        let client = client_key(ip);
         let mut table = self.table();
-        let key = (purpose, subject);
-        let Some(pending) = table.codes.get_mut(&key) else { return Err(InvalidCode) };
+        if let Some(secs) = table.failures_per_ip.over(&client, self.failures_per_ip, self.window, now) {
+            return Err(CodeRefused::TooManyFailures(secs));
+        }
+        let result = self.check(&mut table, (purpose, subject.to_lowercase()), code, now);
+        if result.is_err() {
+            table.failures_per_ip.bump(client, self.window, now);
+        }
+        result
+    }
+
+    fn check(&self, table: &mut Table, key: (Purpose, String), code: &str, now: Instant) -> Result<Spent, CodeRefused> {
+        let Some(pending) = table.codes.get_mut(&key) else { return Err(CodeRefused::Invalid) };
         if now >= pending.expires {
             table.codes.remove(&key);
-            return Err(InvalidCode);
+            return Err(CodeRefused::Invalid);
         }
         let well_formed = code.len() == CODE_DIGITS && code.bytes().all(|b| b.is_ascii_digit());
-        let right =
-            well_formed && hmac::verify(&self.key, &message(purpose, &key.1, code), pending.tag.as_ref()).is_ok();
+        let right = well_formed && hmac::verify(&self.key, &message(key.0, &key.1, code), pending.tag.as_ref()).is_ok();
+        let barred = table.failures_per_subject.over(&key, SUBJECT_FAILURES_MAX, SUBJECT_FAILURE_WINDOW, now);
+        if barred.is_some() {
+            return Err(CodeRefused::Invalid);
+        }
         if !right {
             pending.tries_left = pending.tries_left.saturating_sub(1);
             if pending.tries_left == 0 {
                 table.codes.remove(&key);
             }
-            return Err(InvalidCode);
+            table.failures_per_subject.bump(key, SUBJECT_FAILURE_WINDOW, now);
+            return Err(CodeRefused::Invalid);
         }
         let pending = table.codes.remove(&key).expect("found above");
-        Ok(Spent { purpose, subject: key.1, pending })
+        Ok(Spent { purpose: key.0, subject: key.1, pending })
     }
 
     /// Puts a code taken with [`Codes::take`] back (registration failed for another reason), unless
@@ -325,9 +495,15 @@ async fn send_code(web: &Web, to: &Address, code: &str, purpose: Purpose) -> Res
     Ok(())
 }
 
+/// A sign-up email address: `local@domain` with a domain name (an address literal such as
+/// `user@[192.0.2.1]` is refused: codes go to named domains only).
 fn parse_email(text: &str) -> Result<Address, ApiError> {
-    Address::parse(text.trim(), true)
-        .map_err(|e| ApiError::bad_request(format!("{text:?} is not an email address: {e}")))
+    let address = Address::parse(text.trim(), true)
+        .map_err(|e| ApiError::bad_request(format!("{text:?} is not an email address: {e}")))?;
+    if address.domain().starts_with('[') {
+        return Err(ApiError::bad_request(format!("{text:?} has an address literal; give a domain name")));
+    }
+    Ok(address)
 }
 
 fn unprocessable(message: impl Into<String>) -> ApiError {
@@ -336,6 +512,22 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
 
 fn invalid_code() -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "invalid_code", "the code is wrong, used up or expired; ask for a new one")
+}
+
+/// `403 invalid_code`, or `429` when the client has given too many wrong codes.
+fn code_refused(refused: CodeRefused) -> ApiError {
+    match refused {
+        CodeRefused::Invalid => invalid_code(),
+        CodeRefused::TooManyFailures(secs) => {
+            ApiError::rate_limited("too many wrong codes from this client; try again later", secs)
+        }
+    }
+}
+
+/// Whether code mail to `to` would go through the smarthost (an address outside the node's
+/// domains, and a smarthost to take it).
+async fn goes_outside(web: &Web, to: &Address) -> Result<bool, StoreError> {
+    Ok(!web.outbound.smarthost.is_empty() && !web.directory.is_local_domain(to.domain()).await?)
 }
 
 /// An account name as given: a full address (aliases applied), or a bare local part in
@@ -408,12 +600,12 @@ pub struct CodeSent {
 #[utoipa::path(post, path = "/api/v1/accounts/codes", tag = "accounts", request_body = CodeRequest,
     responses(
         (status = 202, description = "The code was sent", body = CodeSent),
-        (status = 400, description = "Not an email address", body = ErrorBody),
+        (status = 400, description = "Not an email address, or one with an address literal", body = ErrorBody),
         (status = 403, description = "Sign-up is closed", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "The address cannot be mailed (unknown local user, or no smarthost for other domains)", body = ErrorBody),
-        (status = 429, description = "Too many codes for this address or from this client", body = ErrorBody),
+        (status = 429, description = "Too many codes for this address, from this client, or to outside addresses", body = ErrorBody),
         (status = 502, description = "The smarthost refused the mail or did not answer", body = ErrorBody),
         (status = 503, description = "The store did not answer", body = ErrorBody),
     ))]
@@ -428,12 +620,18 @@ pub async fn request_code(
     web.codes
         .limit_request(&subject, conn.peer.ip(), Instant::now())
         .map_err(|secs| ApiError::rate_limited("too many codes asked for; try again later", secs))?;
-    let code = web
+    if goes_outside(&web, &email).await? {
+        web.codes.limit_outside(Instant::now()).map_err(|secs| {
+            warn!(email = %email, "api: [web] outside_codes_per_window reached; no sign-up code sent");
+            ApiError::rate_limited("too many codes sent to other domains; try again later", secs)
+        })?;
+    }
+    let issued = web
         .codes
         .issue(Purpose::Signup, &subject, Instant::now())
         .map_err(|secs| ApiError::rate_limited("too many codes outstanding; try again later", secs))?;
-    if let Err(e) = send_code(&web, &email, &code, Purpose::Signup).await {
-        web.codes.revoke(Purpose::Signup, &subject);
+    if let Err(e) = send_code(&web, &email, &issued.code, Purpose::Signup).await {
+        web.codes.revoke(Purpose::Signup, &subject, issued.ticket);
         return Err(e.into());
     }
     info!(peer = %conn.peer, email = %email, "api: sign-up code sent");
@@ -463,17 +661,21 @@ pub struct AccountCreated {
 }
 
 /// Creates an account, given the code sent to `email`, which becomes the account's recovery
-/// address. The code is used up only when the account is made. A password over plaintext from
+/// address. The code is checked before whether the address is taken (so a wrong code answers
+/// `403` whatever the address), and used up only when the account is made. Role names
+/// ([`RESERVED_LOCAL_PARTS`]) are refused, and so is a local part that an account in another
+/// local domain has (a bare name would no longer log in). A password over plaintext from
 /// outside `[auth] plaintext` is refused.
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = RegisterRequest,
     responses(
         (status = 201, description = "The account exists", body = AccountCreated),
         (status = 400, description = "Not a registration request, or a malformed address", body = ErrorBody),
         (status = 403, description = "Wrong, used or expired code (invalid_code); sign-up closed or a password over plaintext (forbidden)", body = ErrorBody),
-        (status = 409, description = "The address is taken", body = ErrorBody),
+        (status = 409, description = "The address, or its local part in another local domain, is taken", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Not a local domain, or an unusable password", body = ErrorBody),
+        (status = 422, description = "Not a local domain (unprocessable), a reserved name such as postmaster (reserved), or an unusable password (weak_password)", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes, or too many taken addresses tried, from this client", body = ErrorBody),
         (status = 503, description = "The store did not answer", body = ErrorBody),
     ))]
 pub async fn register(
@@ -489,20 +691,34 @@ pub async fn register(
     if !web.directory.is_local_domain(address.domain()).await? {
         return Err(unprocessable(format!("{} is not a domain of this node", address.domain())));
     }
-    let exists = || ApiError::new(StatusCode::CONFLICT, "exists", format!("{address} is taken"));
-    if web.directory.store().account(&address).await?.is_some() {
-        return Err(exists());
+    if is_reserved_local_part(address.local_part()) {
+        let message = format!("{:?} is reserved for the node's own mail", address.local_part());
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "reserved", message));
     }
+    // The code first: without the right one, the answer says nothing about the address.
     let spent = web
         .codes
-        .take(Purpose::Signup, &email.to_string(), &request.code, Instant::now())
-        .map_err(|InvalidCode| invalid_code())?;
+        .take(Purpose::Signup, &email.to_string(), &request.code, conn.peer.ip(), Instant::now())
+        .map_err(code_refused)?;
+    let taken = match taken(&web, &address).await {
+        Ok(taken) => taken,
+        Err(e) => {
+            web.codes.give_back(spent);
+            return Err(e.into());
+        }
+    };
+    if let Some(message) = taken {
+        web.codes.give_back(spent);
+        return Err(conflict(&web, &conn, message));
+    }
     match web.directory.create_account(&address, &request.password).await {
         Ok(()) => {}
         Err(e) => {
             web.codes.give_back(spent);
             return Err(match e {
-                AccountError::Store(StoreError::AccountExists(_)) => exists(),
+                AccountError::Store(StoreError::AccountExists(_)) => {
+                    conflict(&web, &conn, format!("{address} is taken"))
+                }
                 AccountError::Password(e) => {
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", e.to_string())
                 }
@@ -516,6 +732,30 @@ pub async fn register(
     }
     info!(peer = %conn.peer, account = %address, "api: account created");
     Ok((StatusCode::CREATED, axum::Json(AccountCreated { address: address.to_string() })).into_response())
+}
+
+/// Why `address` cannot be signed up for, if it cannot: an account has it, or an account in
+/// another local domain has its local part (bare-name login, [`tidings_store::Directory::find_login`],
+/// would then find neither).
+async fn taken(web: &Web, address: &Address) -> Result<Option<String>, StoreError> {
+    let store = web.directory.store();
+    if store.account(address).await?.is_some() {
+        return Ok(Some(format!("{address} is taken")));
+    }
+    if !store.accounts_with_local_part(address.local_part()).await?.is_empty() {
+        return Ok(Some(format!("the name {:?} is taken in another domain of this node", address.local_part())));
+    }
+    Ok(None)
+}
+
+/// `409 exists` for a registration with a right code, counted as an existence check (so that
+/// one code cannot probe more addresses than `GET /accounts/exists` answers): `429` past
+/// `exists_checks_per_ip`.
+fn conflict(web: &Web, conn: &ConnInfo, message: String) -> ApiError {
+    match web.codes.limit_exists(conn.peer.ip(), Instant::now()) {
+        Ok(()) => ApiError::new(StatusCode::CONFLICT, "exists", message),
+        Err(secs) => ApiError::rate_limited("too many checks; try again later", secs),
+    }
 }
 
 /// `GET /api/v1/accounts/exists`.
@@ -597,8 +837,15 @@ pub async fn request_reset_code(
     let recovery = web.directory.store().account(&address).await?.and_then(|a| a.recovery);
     if let Some(recovery) = recovery {
         let subject = address.to_string();
-        // A full table is not told to the client either: that would say the account exists.
-        let Ok(code) = web.codes.issue(Purpose::Reset, &subject, Instant::now()) else {
+        // Limits reached are not told to the client either: that would say the account exists.
+        // A store that cannot say whether the address is local: counted as outside (an error
+        // here would say the account exists).
+        let outside = goes_outside(&web, &recovery).await.unwrap_or(true);
+        if outside && web.codes.limit_outside(Instant::now()).is_err() {
+            warn!(account = %address, "api: [web] outside_codes_per_window reached; no password reset code sent");
+            return Ok(reset_code_accepted());
+        }
+        let Ok(Issued { code, ticket }) = web.codes.issue(Purpose::Reset, &subject, Instant::now()) else {
             warn!(account = %address, "api: too many codes outstanding; no password reset code sent");
             return Ok(reset_code_accepted());
         };
@@ -609,7 +856,7 @@ pub async fn request_reset_code(
             match send_code(&web, &recovery, &code, Purpose::Reset).await {
                 Ok(()) => info!(account = %address, "api: password reset code sent"),
                 Err(e) => {
-                    web.codes.revoke(Purpose::Reset, &subject);
+                    web.codes.revoke(Purpose::Reset, &subject, ticket);
                     warn!(account = %address, error = %e, "api: cannot send a password reset code");
                 }
             }
@@ -644,6 +891,7 @@ pub struct ResetRequest {
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "An unusable password, or a local part with no sign-up domain", body = ErrorBody),
+        (status = 429, description = "Too many wrong codes from this client", body = ErrorBody),
         (status = 503, description = "The store did not answer", body = ErrorBody),
     ))]
 pub async fn reset_password(
@@ -656,8 +904,8 @@ pub async fn reset_password(
     check_password(&web, &request.password)?;
     let spent = web
         .codes
-        .take(Purpose::Reset, &address.to_string(), &request.code, Instant::now())
-        .map_err(|InvalidCode| invalid_code())?;
+        .take(Purpose::Reset, &address.to_string(), &request.code, conn.peer.ip(), Instant::now())
+        .map_err(code_refused)?;
     match web.directory.set_password(&address, &request.password).await {
         Ok(()) => {}
         Err(AccountError::Store(StoreError::NoSuchAccount(_))) => return Err(invalid_code()),
@@ -696,21 +944,39 @@ pub fn routes() -> Router<Arc<Web>> {
 mod tests {
     use super::*;
 
+    const CLIENT: &str = "192.0.2.1";
+
     fn codes(config: HttpConfig) -> Codes {
         Codes::new(&config)
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn issue(c: &Codes, purpose: Purpose, subject: &str, now: Instant) -> String {
+        c.issue(purpose, subject, now).unwrap().code
+    }
+
+    fn take(c: &Codes, purpose: Purpose, subject: &str, code: &str, now: Instant) -> Result<Spent, CodeRefused> {
+        c.take(purpose, subject, code, ip(CLIENT), now)
+    }
+
+    fn wrong(code: &str) -> String {
+        format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
     }
 
     #[test]
     fn a_code_works_once_for_its_subject_only() {
         let c = codes(HttpConfig::default());
         let now = Instant::now();
-        let code = c.issue(Purpose::Signup, "Ann@Example.org", now).unwrap();
+        let code = issue(&c, Purpose::Signup, "Ann@Example.org", now);
         assert_eq!(code.len(), 6);
         assert!(code.bytes().all(|b| b.is_ascii_digit()));
-        assert!(c.take(Purpose::Reset, "ann@example.org", &code, now).is_err(), "another purpose");
-        assert!(c.take(Purpose::Signup, "bob@example.org", &code, now).is_err(), "another subject");
-        assert!(c.take(Purpose::Signup, "ann@example.org", &code, now).is_ok());
-        assert!(c.take(Purpose::Signup, "ann@example.org", &code, now).is_err(), "used up");
+        assert!(take(&c, Purpose::Reset, "ann@example.org", &code, now).is_err(), "another purpose");
+        assert!(take(&c, Purpose::Signup, "bob@example.org", &code, now).is_err(), "another subject");
+        assert!(take(&c, Purpose::Signup, "ann@example.org", &code, now).is_ok());
+        assert!(take(&c, Purpose::Signup, "ann@example.org", &code, now).is_err(), "used up");
         assert!(c.is_empty());
     }
 
@@ -718,37 +984,183 @@ mod tests {
     fn a_code_given_back_works_again_but_not_over_a_newer_one() {
         let c = codes(HttpConfig::default());
         let now = Instant::now();
-        let code = c.issue(Purpose::Signup, "ann@example.org", now).unwrap();
-        let spent = c.take(Purpose::Signup, "ann@example.org", &code, now).unwrap();
+        let code = issue(&c, Purpose::Signup, "ann@example.org", now);
+        let spent = take(&c, Purpose::Signup, "ann@example.org", &code, now).unwrap();
         c.give_back(spent);
-        let spent = c.take(Purpose::Signup, "ann@example.org", &code, now).unwrap();
-        let newer = c.issue(Purpose::Signup, "ann@example.org", now).unwrap();
+        let spent = take(&c, Purpose::Signup, "ann@example.org", &code, now).unwrap();
+        let newer = issue(&c, Purpose::Signup, "ann@example.org", now);
         c.give_back(spent);
-        assert!(c.take(Purpose::Signup, "ann@example.org", &newer, now).is_ok());
+        assert!(take(&c, Purpose::Signup, "ann@example.org", &newer, now).is_ok());
     }
 
     #[test]
     fn a_code_expires_after_ten_minutes() {
         let c = codes(HttpConfig::default());
         let now = Instant::now();
-        let code = c.issue(Purpose::Reset, "ann@example.org", now).unwrap();
+        let code = issue(&c, Purpose::Reset, "ann@example.org", now);
         let late = now + CODE_TTL;
-        assert_eq!(c.take(Purpose::Reset, "ann@example.org", &code, late).unwrap_err(), InvalidCode);
-        let code = c.issue(Purpose::Reset, "ann@example.org", now).unwrap();
-        assert!(c.take(Purpose::Reset, "ann@example.org", &code, late - Duration::from_secs(1)).is_ok());
+        assert_eq!(take(&c, Purpose::Reset, "ann@example.org", &code, late).unwrap_err(), CodeRefused::Invalid);
+        let code = issue(&c, Purpose::Reset, "ann@example.org", now);
+        assert!(take(&c, Purpose::Reset, "ann@example.org", &code, late - Duration::from_secs(1)).is_ok());
     }
 
     #[test]
     fn five_wrong_tries_void_a_code() {
         let c = codes(HttpConfig::default());
         let now = Instant::now();
-        let code = c.issue(Purpose::Signup, "ann@example.org", now).unwrap();
-        let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+        let code = issue(&c, Purpose::Signup, "ann@example.org", now);
         for _ in 0..CODE_TRIES_MAX - 1 {
-            assert!(c.take(Purpose::Signup, "ann@example.org", &wrong, now).is_err());
+            assert!(take(&c, Purpose::Signup, "ann@example.org", &wrong(&code), now).is_err());
         }
-        assert!(c.take(Purpose::Signup, "ann@example.org", "not a code", now).is_err());
-        assert!(c.take(Purpose::Signup, "ann@example.org", &code, now).is_err(), "void after five wrong tries");
+        assert!(take(&c, Purpose::Signup, "ann@example.org", "not a code", now).is_err());
+        assert!(take(&c, Purpose::Signup, "ann@example.org", &code, now).is_err(), "void after five wrong tries");
+    }
+
+    #[test]
+    fn a_new_code_inherits_the_tries_left_of_the_live_one_it_replaces() {
+        let c = codes(HttpConfig::default());
+        let now = Instant::now();
+        let first = issue(&c, Purpose::Signup, "ann@example.org", now);
+        for _ in 0..CODE_TRIES_MAX - 1 {
+            assert!(take(&c, Purpose::Signup, "ann@example.org", &wrong(&first), now).is_err());
+        }
+        // Asking again does not buy five more guesses: one wrong one voids the new code too.
+        let second = issue(&c, Purpose::Signup, "ann@example.org", now);
+        assert!(take(&c, Purpose::Signup, "ann@example.org", &wrong(&second), now).is_err());
+        assert!(take(&c, Purpose::Signup, "ann@example.org", &second, now).is_err(), "void");
+        // An expired code passes nothing on.
+        let third = issue(&c, Purpose::Reset, "bob@example.org", now);
+        assert!(take(&c, Purpose::Reset, "bob@example.org", &wrong(&third), now).is_err());
+        let later = now + CODE_TTL;
+        let fourth = issue(&c, Purpose::Reset, "bob@example.org", later);
+        for _ in 0..CODE_TRIES_MAX - 1 {
+            assert!(take(&c, Purpose::Reset, "bob@example.org", &wrong(&fourth), later).is_err());
+        }
+        assert!(take(&c, Purpose::Reset, "bob@example.org", &fourth, later).is_ok());
+    }
+
+    #[test]
+    fn a_subject_takes_ten_wrong_codes_a_day_whatever_codes_it_is_sent() {
+        let c = codes(HttpConfig { code_failures_per_ip: 1000, ..HttpConfig::default() });
+        let start = Instant::now();
+        let mut now = start;
+        let mut failures = 0;
+        // Each code is void after five wrong tries, and the subject asks for a new one after it
+        // expires: the count goes on across codes.
+        while failures < SUBJECT_FAILURES_MAX {
+            let code = issue(&c, Purpose::Reset, "ann@example.org", now);
+            for _ in 0..CODE_TRIES_MAX.min(SUBJECT_FAILURES_MAX - failures) {
+                assert!(take(&c, Purpose::Reset, "ann@example.org", &wrong(&code), now).is_err());
+                failures += 1;
+            }
+            now += CODE_TTL;
+        }
+        let code = issue(&c, Purpose::Reset, "ann@example.org", now);
+        let refused = take(&c, Purpose::Reset, "ann@example.org", &code, now).unwrap_err();
+        assert_eq!(refused, CodeRefused::Invalid, "the right code, refused like a wrong one");
+        let other = issue(&c, Purpose::Reset, "bob@example.org", now);
+        assert!(take(&c, Purpose::Reset, "bob@example.org", &other, now).is_ok(), "other subjects go on");
+        let tomorrow = start + SUBJECT_FAILURE_WINDOW;
+        let code = issue(&c, Purpose::Reset, "ann@example.org", tomorrow);
+        assert!(take(&c, Purpose::Reset, "ann@example.org", &code, tomorrow).is_ok(), "a day later");
+    }
+
+    #[test]
+    fn wrong_codes_are_limited_per_client_and_an_ipv6_client_is_its_slash_64() {
+        let c = codes(HttpConfig { code_failures_per_ip: 3, code_window_secs: 60, ..HttpConfig::default() });
+        let now = Instant::now();
+        let code = issue(&c, Purpose::Signup, "ann@example.org", now);
+        for (n, client) in ["2001:db8:1:1::1", "2001:db8:1:1::2", "2001:db8:1:1:ffff::3"].into_iter().enumerate() {
+            let subject = format!("nobody{n}@example.org");
+            assert_eq!(c.take(Purpose::Signup, &subject, "123456", ip(client), now).unwrap_err(), CodeRefused::Invalid);
+        }
+        let refused = c.take(Purpose::Signup, "ann@example.org", &code, ip("2001:db8:1:1::9"), now);
+        assert_eq!(refused.unwrap_err(), CodeRefused::TooManyFailures(60), "the /64 had three");
+        assert!(c.take(Purpose::Signup, "ann@example.org", &code, ip("2001:db8:1:2::9"), now).is_ok());
+        let code = issue(&c, Purpose::Signup, "ann@example.org", now);
+        let later = now + Duration::from_secs(60);
+        assert!(c.take(Purpose::Signup, "ann@example.org", &code, ip("2001:db8:1:1::9"), later).is_ok());
+    }
+
+    #[test]
+    fn revoking_an_issue_leaves_a_newer_code_alone() {
+        let c = codes(HttpConfig::default());
+        let now = Instant::now();
+        let first = c.issue(Purpose::Signup, "ann@example.org", now).unwrap();
+        let second = c.issue(Purpose::Signup, "ann@example.org", now).unwrap();
+        c.revoke(Purpose::Signup, "ann@example.org", first.ticket);
+        assert!(take(&c, Purpose::Signup, "ann@example.org", &second.code, now).is_ok(), "the newer code stays");
+        let third = c.issue(Purpose::Signup, "ann@example.org", now).unwrap();
+        c.revoke(Purpose::Signup, "Ann@example.org", third.ticket);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_full_limit_table_forgets_its_oldest_entry_only() {
+        let mut counter = Counter::with_max(3);
+        let window = Duration::from_secs(60);
+        let now = Instant::now();
+        for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
+            counter.bump(key, window, now + Duration::from_secs(n as u64));
+            counter.bump(key, window, now + Duration::from_secs(n as u64));
+        }
+        counter.bump("d", window, now + Duration::from_secs(5));
+        assert_eq!(counter.len(), 3);
+        assert!(counter.over(&"a", 2, window, now + Duration::from_secs(5)).is_none(), "a was the oldest");
+        assert!(counter.over(&"b", 2, window, now + Duration::from_secs(5)).is_some());
+        assert!(counter.over(&"c", 2, window, now + Duration::from_secs(5)).is_some());
+        // A key whose window starts again moves to the back of the line.
+        counter.bump("b", window, now + Duration::from_secs(70));
+        counter.bump("e", window, now + Duration::from_secs(70));
+        assert!(counter.over(&"b", 1, window, now + Duration::from_secs(70)).is_some());
+        assert!(counter.over(&"c", 1, window, now + Duration::from_secs(70)).is_none(), "c went");
+    }
+
+    #[test]
+    fn a_window_past_the_end_of_the_clock_never_ends_and_does_not_panic() {
+        let mut counter = Counter::new();
+        let now = Instant::now();
+        counter.bump("a", Duration::MAX, now);
+        counter.bump("a", Duration::MAX, now);
+        assert_eq!(counter.over(&"a", 2, Duration::MAX, now), Some(Duration::MAX.as_secs()));
+        let c = codes(HttpConfig { code_window_secs: u64::MAX, codes_per_ip: 1, ..HttpConfig::default() });
+        assert!(c.limit_request("ann@example.org", ip(CLIENT), now).is_ok());
+        assert!(c.limit_request("bob@example.org", ip(CLIENT), now).is_err());
+    }
+
+    #[test]
+    fn codes_to_outside_addresses_are_limited_across_the_node() {
+        let c = codes(HttpConfig { outside_codes_per_window: 2, code_window_secs: 60, ..HttpConfig::default() });
+        let now = Instant::now();
+        assert!(c.limit_outside(now).is_ok() && c.limit_outside(now).is_ok());
+        assert_eq!(c.limit_outside(now + Duration::from_secs(20)), Err(40));
+        assert!(c.limit_outside(now + Duration::from_secs(60)).is_ok());
+    }
+
+    #[test]
+    fn code_requests_from_one_ipv6_slash_64_count_together() {
+        let c = codes(HttpConfig { codes_per_ip: 2, ..HttpConfig::default() });
+        let now = Instant::now();
+        assert!(c.limit_request("a@example.org", ip("2001:db8:5:5::1"), now).is_ok());
+        assert!(c.limit_request("b@example.org", ip("2001:db8:5:5:1:2:3:4"), now).is_ok());
+        assert!(c.limit_request("c@example.org", ip("2001:db8:5:5::abcd"), now).is_err());
+        assert!(c.limit_request("c@example.org", ip("2001:db8:5:6::1"), now).is_ok());
+        let c = codes(HttpConfig { exists_checks_per_ip: 1, ..HttpConfig::default() });
+        assert!(c.limit_exists(ip("2001:db8::1"), now).is_ok());
+        assert!(c.limit_exists(ip("2001:db8::2"), now).is_err());
+    }
+
+    #[test]
+    fn role_names_are_reserved_and_address_literals_are_no_sign_up_email() {
+        for name in ["postmaster", "Abuse", "\"hostmaster\"", "ADMIN", "administrator", "mailer-daemon", "root"] {
+            assert!(is_reserved_local_part(name), "{name}");
+        }
+        for name in ["post", "admins", "info", "instructor"] {
+            assert!(!is_reserved_local_part(name), "{name}");
+        }
+        assert_eq!(parse_email("user@[10.0.0.5]").unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(parse_email("user@[IPv6:2001:db8::1]").unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(parse_email(" Ann@Example.org ").unwrap().to_string(), "ann@example.org");
     }
 
     #[test]

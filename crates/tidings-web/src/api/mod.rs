@@ -81,15 +81,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The key per-client limits count under: an IPv4 address (an IPv4-mapped IPv6 address as its
-/// IPv4 address), or an IPv6 address's /64, a subscriber's usual allocation (RFC 6177), so that
-/// one client cannot multiply its budget by its addresses.
+/// The key a client is counted under by per-client limits: an IPv4 address as it is, an IPv6
+/// address masked to its /64 (one subscriber usually holds a whole /64, RFC 6177), and an
+/// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2) as its IPv4 address.
 pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+            None => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
         },
     }
 }
@@ -243,4 +243,20 @@ pub fn routes(web: &Web) -> Router<Arc<Web>> {
 async fn no_store(mut response: Response) -> Response {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_keyed_by_ipv4_address_or_ipv6_slash_64() {
+        let key = |text: &str| client_key(text.parse().unwrap()).to_string();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::1"), "::");
+    }
 }

@@ -46,7 +46,7 @@ pub async fn upgrade(State(settings): State<Arc<Web>>, mut request: Request) -> 
     // elsewhere could open a socket that carries the cookie (cross-site WebSocket hijacking).
     let cookie_session = crate::api::auth::cookie(request.headers(), crate::api::auth::COOKIE)
         .and_then(|token| settings.sessions.find(&token).map(|session| (session.account, token)));
-    if cookie_session.is_some() && !same_origin(request.headers(), info.tls) {
+    if cookie_session.is_some() && !same_origin(request.headers()) {
         return (StatusCode::FORBIDDEN, "a session cookie is accepted only from a page of this origin\n")
             .into_response();
     }
@@ -82,20 +82,20 @@ pub async fn upgrade(State(settings): State<Arc<Web>>, mut request: Request) -> 
     response.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-/// Whether the request's `Origin` (RFC 6454) is this server as the client reached it: `http://`
-/// or `https://` (by the connection) and the `Host` field, compared without case. A missing
-/// `Origin` does not match.
-pub fn same_origin(headers: &HeaderMap, tls: bool) -> bool {
+/// Whether the request's `Origin` (RFC 6454) names this server as the client reached it: an
+/// `http://` or `https://` origin whose host[:port] is the `Host` field, compared without case.
+/// The scheme is not compared with the connection's, so a TLS-terminating proxy in front (an
+/// `https` page, a plain connection here) still matches; a page of another site cannot name this
+/// host, which is what stops cross-site WebSocket hijacking. A missing `Origin` does not match.
+pub fn same_origin(headers: &HeaderMap) -> bool {
     let field = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     let (Some(origin), Some(host)) = (field(header::ORIGIN), field(header::HOST)) else {
         return false;
     };
-    let scheme = if tls { "https://" } else { "http://" };
-    !host.is_empty()
-        && origin.len() == scheme.len() + host.len()
-        && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
-        && origin.is_char_boundary(scheme.len())
-        && origin[scheme.len()..].eq_ignore_ascii_case(host)
+    let Some((scheme, authority)) = origin.split_once("://") else { return false };
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        && !host.is_empty()
+        && authority.eq_ignore_ascii_case(host)
 }
 
 #[cfg(test)]
@@ -111,15 +111,19 @@ mod tests {
     }
 
     #[test]
-    fn origins_match_the_host_and_the_connection_scheme() {
+    fn origins_match_the_host_whatever_the_scheme() {
         let same = headers(&[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]);
-        assert!(same_origin(&same, false));
-        assert!(!same_origin(&same, true), "http origin on a TLS connection");
-        assert!(same_origin(&headers(&[("origin", "HTTPS://Mail.Example"), ("host", "mail.example")]), true));
-        assert!(!same_origin(&headers(&[("origin", "http://evil.example"), ("host", "127.0.0.1:8080")]), false));
-        assert!(!same_origin(&headers(&[("origin", "http://127.0.0.1:8081"), ("host", "127.0.0.1:8080")]), false));
-        assert!(!same_origin(&headers(&[("origin", "null"), ("host", "127.0.0.1")]), false));
-        assert!(!same_origin(&headers(&[("host", "127.0.0.1")]), false));
-        assert!(!same_origin(&headers(&[("origin", "http://")]), false));
+        assert!(same_origin(&same));
+        let proxied = headers(&[("origin", "https://mail.example"), ("host", "mail.example")]);
+        assert!(same_origin(&proxied), "an https page through a TLS-terminating proxy");
+        assert!(same_origin(&headers(&[("origin", "HTTPS://Mail.Example"), ("host", "mail.example")])));
+        assert!(!same_origin(&headers(&[("origin", "http://evil.example"), ("host", "127.0.0.1:8080")])));
+        assert!(!same_origin(&headers(&[("origin", "http://127.0.0.1:8081"), ("host", "127.0.0.1:8080")])));
+        assert!(!same_origin(&headers(&[("origin", "https://mail.example.evil"), ("host", "mail.example")])));
+        assert!(!same_origin(&headers(&[("origin", "ftp://mail.example"), ("host", "mail.example")])));
+        assert!(!same_origin(&headers(&[("origin", "null"), ("host", "127.0.0.1")])));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1")])));
+        assert!(!same_origin(&headers(&[("origin", "http://")])));
+        assert!(!same_origin(&headers(&[("origin", "http://"), ("host", "")])));
     }
 }

@@ -167,6 +167,10 @@ enum Held {
 /// `mailboxes` follows them, so a client that missed some reads the list again.
 pub const MAIL_EVENTS_MAX: usize = 20;
 
+/// Octets of a new message read for its `mail` event: its first 64 KiB, where its header is
+/// (a longer header gives what its first 64 KiB say).
+pub const MAIL_EVENT_BYTES_MAX: usize = 64 * 1024;
+
 /// INBOX as last seen by a session that pushes mail: new messages are those from `uidnext` on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InboxMark {
@@ -311,7 +315,7 @@ impl Session {
         let mut uids: Vec<u32> =
             sync.changed.iter().map(|m| m.uid).filter(|uid| (before.uidnext..now.uidnext).contains(uid)).collect();
         uids.drain(..uids.len().saturating_sub(MAIL_EVENTS_MAX));
-        match store.messages(account, INBOX, uids, true).await {
+        match store.message_prefixes(account, INBOX, uids, MAIL_EVENT_BYTES_MAX).await {
             Ok(Some(messages)) => {
                 messages.iter().filter_map(|m| m.content.as_deref().map(|raw| mail_event(m.meta.uid, raw))).collect()
             }

@@ -27,6 +27,12 @@ const BATCH: usize = 16;
 pub const SEARCH_RESULTS_MAX: usize = 100;
 /// Most messages a search looks at (the newest of each folder first).
 pub const SEARCH_SCAN_MAX: usize = 5_000;
+/// Octets of each message a search reads and looks in: its first 1 MiB (header and the text that
+/// comes first; text past it is not searched).
+pub const SEARCH_MESSAGE_BYTES_MAX: usize = 1024 * 1024;
+/// Most octets one search reads in all (each message counting as the part of it that is read,
+/// at most [`SEARCH_MESSAGE_BYTES_MAX`]): 256 MiB. A search stops (`truncated`) past it.
+pub const SEARCH_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// Longest search text, characters.
 pub const SEARCH_TEXT_MAX: usize = 200;
 
@@ -42,18 +48,20 @@ fn no_message(folder: &str, uid: u32) -> ApiError {
     ApiError::not_found(format!("no message {uid} in {folder:?}"))
 }
 
-/// Reads messages with their content, [`BATCH`] at a time, and maps each (on a blocking thread).
+/// Reads the first `bytes_max` octets of messages, [`BATCH`] at a time, and maps each (on a
+/// blocking thread) until `keep` refuses one.
 async fn each_message<T: Send + 'static>(
     store: &Arc<dyn Store>,
     account: &Address,
     folder: &str,
     uids: &[u32],
+    bytes_max: usize,
     mut keep: impl FnMut(&T) -> bool,
     map: impl Fn(&StoredMessage) -> Option<T> + Send + Sync + Clone + 'static,
 ) -> Result<Vec<T>, ApiError> {
     let mut out = Vec::new();
     for chunk in uids.chunks(BATCH) {
-        let Some(messages) = store.messages(account, folder, chunk.to_vec(), true).await? else {
+        let Some(messages) = store.message_prefixes(account, folder, chunk.to_vec(), bytes_max).await? else {
             return Err(ApiError::not_found(format!("no folder {folder:?}")));
         };
         let map = map.clone();
@@ -137,7 +145,16 @@ pub async fn list_messages(
     let newest_first: Vec<u32> = snapshot.messages.iter().rev().map(|m| m.uid).collect();
     let uids = &newest_first[render::page_range(total, page, per_page)];
     let name = folder.clone();
-    let messages = each_message(store, &auth.account, &folder, uids, |_| true, move |m| summary_of(&name, m)).await?;
+    let messages = each_message(
+        store,
+        &auth.account,
+        &folder,
+        uids,
+        render::SUMMARY_PARSE_BYTES_MAX,
+        |_| true,
+        move |m| summary_of(&name, m),
+    )
+    .await?;
     Ok(axum::Json(MessagePage { folder, total, page, per_page, pages: render::page_count(total, per_page), messages }))
 }
 
@@ -529,12 +546,31 @@ pub struct SearchQuery {
 pub struct SearchResult {
     /// At most 100 matches.
     pub messages: Vec<Summary>,
-    /// Whether the search stopped early: 100 matches, or 5,000 messages looked at.
+    /// Whether the search left something out: more than 100 matches, or it stopped before
+    /// looking at every message (5,000 messages or 256 MiB read).
     pub truncated: bool,
 }
 
+/// The UIDs of a folder's messages a search looks at, newest first, within what is left of the
+/// budgets ([`SEARCH_SCAN_MAX`] messages, [`SEARCH_BYTES_MAX`] octets), which it updates; and
+/// whether it had to leave some out.
+fn scan_plan(messages: &[MessageMeta], scanned: &mut usize, bytes_read: &mut u64) -> (Vec<u32>, bool) {
+    let mut uids = Vec::new();
+    for meta in messages.iter().rev() {
+        let cost = meta.size.min(SEARCH_MESSAGE_BYTES_MAX as u64);
+        if *scanned >= SEARCH_SCAN_MAX || *bytes_read + cost > SEARCH_BYTES_MAX {
+            return (uids, true);
+        }
+        *scanned += 1;
+        *bytes_read += cost;
+        uids.push(meta.uid);
+    }
+    (uids, false)
+}
+
 /// Messages whose subject, `From:`, `To:`, `Cc:` or text contains `q`, ignoring case: at most
-/// 100, looking at the newest 5,000 messages (INBOX first, then the other folders by name).
+/// 100, looking at the newest 5,000 messages (INBOX first, then the other folders by name), in
+/// the first 1 MiB of each, reading at most 256 MiB in all.
 #[utoipa::path(get, path = "/api/v1/mail/search", tag = "mail",
     params(SearchQuery),
     security(("session_cookie" = []), ("bearer_token" = [])),
@@ -565,6 +601,7 @@ pub async fn search(
     };
     let mut found = Vec::new();
     let mut scanned = 0;
+    let mut bytes_read: u64 = 0;
     let mut truncated = false;
     for folder in folders {
         let Some(snapshot) = store.snapshot(&auth.account, &folder).await? else {
@@ -573,20 +610,18 @@ pub async fn search(
             }
             continue;
         };
-        let room = SEARCH_SCAN_MAX - scanned;
-        let uids: Vec<u32> = snapshot.messages.iter().rev().map(|m| m.uid).take(room).collect();
-        if uids.len() < snapshot.messages.len() {
-            truncated = true;
-        }
-        scanned += uids.len();
+        let (uids, stopped) = scan_plan(&snapshot.messages, &mut scanned, &mut bytes_read);
+        truncated |= stopped;
         let (name, text) = (folder.clone(), needle.clone());
-        let wanted = SEARCH_RESULTS_MAX - found.len();
+        // One match more than there is room for shows that one was left out.
+        let wanted = SEARCH_RESULTS_MAX + 1 - found.len();
         let mut kept = 0;
         let matches = each_message(
             store,
             &auth.account,
             &folder,
             &uids,
+            SEARCH_MESSAGE_BYTES_MAX,
             |_| {
                 kept += 1;
                 kept <= wanted
@@ -601,12 +636,11 @@ pub async fn search(
         )
         .await?;
         found.extend(matches);
-        if found.len() >= SEARCH_RESULTS_MAX {
+        if found.len() > SEARCH_RESULTS_MAX {
+            found.truncate(SEARCH_RESULTS_MAX);
             truncated = true;
-            break;
         }
-        if scanned >= SEARCH_SCAN_MAX {
-            truncated = true;
+        if truncated {
             break;
         }
     }
@@ -620,5 +654,35 @@ mod tests {
     #[test]
     fn text_is_escaped_for_html() {
         assert_eq!(escape("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+    }
+
+    fn metas(sizes: &[u64]) -> Vec<MessageMeta> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| MessageMeta { uid: i as u32 + 1, flags: Flags::new(), modseq: 1, size, internal_date: 0 })
+            .collect()
+    }
+
+    #[test]
+    fn a_search_reads_within_its_octet_and_message_budgets() {
+        let (mut scanned, mut read) = (0, 0);
+        let (uids, stopped) = scan_plan(&metas(&[10, 20, 30]), &mut scanned, &mut read);
+        assert_eq!((uids, stopped, scanned, read), (vec![3, 2, 1], false, 3, 60));
+
+        // Each message counts as at most its first 1 MiB; the total stops at 256 MiB.
+        let big = metas(&[u64::MAX / 4; 300]);
+        let (mut scanned, mut read) = (0, 0);
+        let (uids, stopped) = scan_plan(&big, &mut scanned, &mut read);
+        assert_eq!((uids.len(), stopped, read), (256, true, SEARCH_BYTES_MAX));
+        assert_eq!(uids[0], 300, "newest first");
+        let (uids, stopped) = scan_plan(&metas(&[1]), &mut scanned, &mut read);
+        assert!(uids.is_empty() && stopped, "the budget is for the whole search");
+
+        let (mut scanned, mut read) = (SEARCH_SCAN_MAX - 1, 0);
+        let (uids, stopped) = scan_plan(&metas(&[1, 1]), &mut scanned, &mut read);
+        assert_eq!((uids, stopped), (vec![2], true));
+        let (mut scanned, mut read) = (SEARCH_SCAN_MAX - 2, 0);
+        assert!(!scan_plan(&metas(&[1, 1]), &mut scanned, &mut read).1, "exactly the last messages fit");
     }
 }

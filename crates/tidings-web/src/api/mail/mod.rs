@@ -9,6 +9,8 @@ pub mod messages;
 pub mod render;
 pub mod send;
 
+pub use send::SendBudget;
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -225,17 +225,24 @@ pub fn summary(folder: &str, uid: u32, raw: &[u8], size: u64, internal_date: i64
     }
 }
 
+/// Whether `c` is a bidirectional formatting character (Unicode category Cf: the marks U+200E,
+/// U+200F and U+061C, the embeddings and overrides U+202A–U+202E, the isolates U+2066–U+2069),
+/// which can make a file name display other than it is (`exe.txt` shown for `txt.exe`).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn attachment_name(part: &mail_parser::MessagePart<'_>, index: usize) -> String {
     let name = part.attachment_name().map(str::to_owned).or_else(|| {
         part.message().and_then(|m| m.subject()).map(|s| format!("{}.eml", s.chars().take(60).collect::<String>()))
     });
-    // Only the last path component, without control characters.
+    // Only the last path component, without control characters or bidi controls.
     let name: String = name
         .as_deref()
         .map(|n| n.rsplit(['/', '\\']).next().unwrap_or(n))
         .unwrap_or("")
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_bidi_control(c))
         .collect();
     let name = name.trim();
     if name.is_empty() || name == "." || name == ".." { format!("attachment-{}", index + 1) } else { name.to_owned() }
@@ -381,18 +388,123 @@ pub fn content_disposition(filename: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
-/// Whether a URL (an attribute value) is remote: `http:`, `https:` or scheme-relative `//`.
-fn is_remote(url: &str) -> bool {
-    let url = url.trim_start().to_ascii_lowercase();
-    url.starts_with("http:") || url.starts_with("https:") || url.starts_with("//")
+/// The CSS properties a `style` attribute keeps: layout, text and colour only. None of them
+/// takes a `url()` (no `background`, `background-image`, `border-image`, `list-style`, `content`,
+/// `cursor`, `filter`, `mask`…), so a style cannot load anything.
+pub const STYLE_PROPERTIES: &[&str] = &[
+    "background-color",
+    "border",
+    "border-bottom",
+    "border-bottom-color",
+    "border-bottom-style",
+    "border-bottom-width",
+    "border-collapse",
+    "border-color",
+    "border-left",
+    "border-left-color",
+    "border-left-style",
+    "border-left-width",
+    "border-radius",
+    "border-right",
+    "border-right-color",
+    "border-right-style",
+    "border-right-width",
+    "border-spacing",
+    "border-style",
+    "border-top",
+    "border-top-color",
+    "border-top-style",
+    "border-top-width",
+    "border-width",
+    "caption-side",
+    "clear",
+    "color",
+    "direction",
+    "display",
+    "float",
+    "font",
+    "font-family",
+    "font-size",
+    "font-style",
+    "font-variant",
+    "font-weight",
+    "height",
+    "letter-spacing",
+    "line-height",
+    "margin",
+    "margin-bottom",
+    "margin-left",
+    "margin-right",
+    "margin-top",
+    "max-height",
+    "max-width",
+    "min-height",
+    "min-width",
+    "overflow",
+    "overflow-wrap",
+    "padding",
+    "padding-bottom",
+    "padding-left",
+    "padding-right",
+    "padding-top",
+    "table-layout",
+    "text-align",
+    "text-decoration",
+    "text-indent",
+    "text-overflow",
+    "text-transform",
+    "vertical-align",
+    "white-space",
+    "width",
+    "word-break",
+    "word-spacing",
+    "word-wrap",
+];
+
+/// The URL schemes the sanitised HTML may use (`data` only for images, see [`sanitize`]).
+const URL_SCHEMES: [&str; 4] = ["http", "https", "mailto", "data"];
+
+/// What an attribute's URL is, judged on the scheme a URL parser sees (which drops tabs, line
+/// breaks and leading C0 controls and spaces, so `d&#9;ata:` is `data:`).
+#[derive(Debug, PartialEq, Eq)]
+enum UrlKind {
+    /// `http:` or `https:`.
+    Remote,
+    /// A `data:` URL of a raster image (`image/*` but not SVG).
+    ImageData,
+    /// Any other `data:` URL.
+    OtherData,
+    /// Another absolute URL (`mailto:`, …).
+    Other,
+    /// Relative, or not a URL.
+    Unusable,
+}
+
+fn url_kind(value: &str) -> UrlKind {
+    let Ok(url) = url::Url::parse(value) else { return UrlKind::Unusable };
+    match url.scheme() {
+        "http" | "https" => UrlKind::Remote,
+        "data" => {
+            // The path of a data: URL is `<media type>[;params][;base64],<data>`.
+            let path = url.path();
+            let media = path.split([',', ';']).next().unwrap_or("").trim().to_ascii_lowercase();
+            match media.strip_prefix("image/") {
+                Some(sub) if !sub.is_empty() && !sub.starts_with("svg") => UrlKind::ImageData,
+                _ => UrlKind::OtherData,
+            }
+        }
+        _ => UrlKind::Other,
+    }
 }
 
 /// Cleans mail HTML with ammonia: no `script`, `style`, `iframe`, `object`, `embed`, `form` or
-/// other active element (script and style contents dropped), no event handler attributes, no
-/// `javascript:` or other non-listed URL schemes, no relative URLs; links get
-/// `rel="noopener noreferrer"` and `target="_blank"`; `img` keeps `data:` sources, and remote
-/// ones only when `allow_remote_images` (`cid:` images are dropped). Presentational attributes
-/// and `style` attributes stay (the HTML view's CSP blocks what they could load).
+/// other active element (script and style contents dropped), no event handler attributes, only
+/// `http:`, `https:` and `mailto:` URLs, no relative URLs; links get
+/// `rel="noopener noreferrer"` and `target="_blank"`; `img` keeps `data:` sources of raster
+/// images (`image/*`, not SVG; no other element or attribute keeps a `data:` URL), and remote
+/// ones only when `allow_remote_images` (`cid:` images are dropped). URL schemes are judged as a
+/// browser parses them. Presentational attributes stay; `style` attributes keep only
+/// [`STYLE_PROPERTIES`], none of which can load anything.
 pub fn sanitize(html: &str, allow_remote_images: bool) -> Sanitized {
     let remote = Arc::new(AtomicBool::new(false));
     let seen = Arc::clone(&remote);
@@ -407,35 +519,28 @@ pub fn sanitize(html: &str, allow_remote_images: bool) -> Sanitized {
         .set_tag_attribute_value("a", "target", "_blank")
         .link_rel(Some("noopener noreferrer"))
         .url_relative(ammonia::UrlRelative::Deny)
-        .add_url_schemes(["data"])
+        .url_schemes(URL_SCHEMES.into_iter().collect())
+        .filter_style_properties(STYLE_PROPERTIES.iter().copied().collect())
         .strip_comments(true)
         .attribute_filter(move |element, attribute, value| {
             let url_attribute = matches!(attribute, "src" | "href" | "background" | "cite" | "srcset");
             if !url_attribute {
                 return Some(value.into());
             }
-            let lower = value.trim_start().to_ascii_lowercase();
-            if element == "img" && attribute == "src" {
-                if lower.starts_with("data:image/") && !lower.starts_with("data:image/svg") {
-                    return Some(value.into());
-                }
-                if is_remote(value) {
+            if attribute == "srcset" {
+                return None;
+            }
+            let image = element == "img" && attribute == "src" || attribute == "background";
+            match url_kind(value) {
+                UrlKind::ImageData if element == "img" && attribute == "src" => Some(value.into()),
+                UrlKind::ImageData | UrlKind::OtherData | UrlKind::Unusable => None,
+                UrlKind::Remote if image => {
                     seen.store(true, Ordering::Relaxed);
-                    return allow_remote_images.then(|| value.into());
+                    allow_remote_images.then(|| value.into())
                 }
-                return None;
+                UrlKind::Other if image => None,
+                UrlKind::Remote | UrlKind::Other => Some(value.into()),
             }
-            if lower.starts_with("data:") || attribute == "srcset" {
-                return None;
-            }
-            if attribute == "background" {
-                if is_remote(value) {
-                    seen.store(true, Ordering::Relaxed);
-                    return allow_remote_images.then(|| value.into());
-                }
-                return None;
-            }
-            Some(value.into())
         });
     let html = builder.clean(html).to_string();
     Sanitized { html, has_remote_images: remote.load(Ordering::Relaxed) }
@@ -499,7 +604,45 @@ mod tests {
         for gone in ["javascript", "JaVaScRiPt", "onclick", "onerror", "onmouseover", "alert"] {
             assert!(!clean.contains(gone), "{gone} in {clean}");
         }
-        assert!(clean.contains("style=\"color: blue\""), "{clean}");
+        assert!(clean.contains("style=\"color:blue\""), "{clean}");
+    }
+
+    #[test]
+    fn data_urls_are_judged_as_a_browser_parses_them() {
+        for sneaky in [
+            "<a href=\"d&#9;ata:text/html,<script>alert(1)</script>\">x</a>",
+            "<a href=\"&#1;data:text/html;base64,PHNjcmlwdD4=\">x</a>",
+            "<a href=\"da&#10;ta:text/html,x\">x</a>",
+            "<a href=\" DATA:text/html,x\">x</a>",
+            "<img src=\"d&#9;ata:image/svg+xml;base64,PHN2Zz4=\">",
+            "<img src=\"&#1;data:text/html,x\">",
+            "<table background=\"data:image/png;base64,AA==\"><tr><td>x</td></tr></table>",
+        ] {
+            let clean = sanitize(sneaky, true).html;
+            assert!(!clean.contains("ata:"), "{sneaky} gave {clean}");
+        }
+        let png = sanitize("<img src=\"d&#9;ata:image/png;base64,AA==\">", false).html;
+        assert!(png.contains("src="), "a raster image stays: {png}");
+        for scheme in ["ftp://x.example/", "tel:+1", "cid:a@b", "file:///etc/passwd"] {
+            let clean = sanitize(&format!("<a href=\"{scheme}\">x</a>"), false).html;
+            assert!(!clean.contains("href"), "{scheme}: {clean}");
+        }
+        assert!(sanitize("<a href=\"mailto:ta@example.org\">x</a>", false).html.contains("mailto:"));
+    }
+
+    #[test]
+    fn styles_keep_no_property_that_can_load_anything() {
+        let html = "<div style=\"color: red; background: url(https://t.example/a.gif); \
+                    background-image: url('https://t.example/b.gif'); list-style-image: url(https://t.example/c); \
+                    border-image: url(https://t.example/d) 30; cursor: url(https://t.example/e), auto; \
+                    content: url(https://t.example/f); font-size: 12px\">x</div>";
+        for allow in [false, true] {
+            let clean = sanitize(html, allow).html;
+            assert!(!clean.contains("t.example") && !clean.contains("url("), "{clean}");
+            assert!(clean.contains("style=\"color:red;font-size:12px\""), "{clean}");
+        }
+        let escaped = sanitize("<p style=\"backgr\\ound: url(https://t.example/g)\">x</p>", true).html;
+        assert!(!escaped.contains("t.example"), "{escaped}");
     }
 
     #[test]
@@ -598,6 +741,20 @@ mod tests {
         let o = original(raw);
         assert_eq!(o.message_id.as_deref(), Some("<m1@example.org>"));
         assert_eq!(o.attachments.len(), 1);
+    }
+
+    #[test]
+    fn bidi_controls_leave_attachment_names() {
+        // "invoice\u{202E}fdp.exe" shows as "invoiceexe.pdf".
+        let raw = "From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+            --b\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+            --b\r\nContent-Type: application/octet-stream\r\n\
+            Content-Disposition: attachment; filename*=utf-8''invoice%E2%80%AEfdp.exe%E2%81%A6%E2%80%8F%D8%9C\r\n\
+            Content-Transfer-Encoding: base64\r\n\r\nTVo=\r\n--b--\r\n";
+        let v = view(1, "INBOX", raw.as_bytes(), 0, Seen::default(), false).unwrap();
+        assert_eq!(v.attachments[0].filename, "invoicefdp.exe");
+        assert_eq!(attachment(raw.as_bytes(), 0).unwrap().filename, "invoicefdp.exe");
+        assert!(is_bidi_control('\u{2067}') && !is_bidi_control('\u{200D}') && !is_bidi_control('a'));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! and kept in the account's Sent folder. A reply carries `In-Reply-To:` and `References:` and
 //! marks the original `\Answered`; a forward carries the original's attachments.
 
+use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,6 +26,44 @@ use crate::api::{ApiError, Body, ErrorBody};
 
 /// Most recipients (`to` and `cc` together).
 pub const RECIPIENTS_MAX: usize = 100;
+
+/// The window of `[web] recipients_per_hour`.
+const SEND_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Most accounts [`SendBudget`] tracks at once; past it, the entry whose window began first goes.
+const SEND_BUDGET_ENTRIES_MAX: usize = 100_000;
+
+/// How many recipients each account has sent to through the API within the hour: what keeps a
+/// signed-up account from turning the node (and its smarthost) into a bulk mailer.
+#[derive(Default)]
+pub struct SendBudget {
+    by_account: Mutex<HashMap<Address, (Instant, u32)>>,
+}
+
+impl SendBudget {
+    /// Takes `recipients` from `account`'s budget of `per_hour`, or gives the seconds until its
+    /// window ends.
+    pub fn take(&self, account: &Address, recipients: u32, per_hour: u32, now: Instant) -> Result<(), u64> {
+        let mut map = self.by_account.lock().unwrap_or_else(|e| e.into_inner());
+        if !map.contains_key(account) && map.len() >= SEND_BUDGET_ENTRIES_MAX {
+            map.retain(|_, (since, _)| now.saturating_duration_since(*since) < SEND_WINDOW);
+            if map.len() >= SEND_BUDGET_ENTRIES_MAX
+                && let Some(oldest) = map.iter().min_by_key(|(_, (since, _))| *since).map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        let (since, count) = map.entry(account.clone()).or_insert((now, 0));
+        if now.saturating_duration_since(*since) >= SEND_WINDOW {
+            (*since, *count) = (now, 0);
+        }
+        if count.saturating_add(recipients) > per_hour {
+            return Err(SEND_WINDOW.saturating_sub(now.saturating_duration_since(*since)).as_secs().max(1));
+        }
+        *count += recipients;
+        Ok(())
+    }
+}
 /// Most attachments.
 pub const ATTACHMENTS_MAX: usize = 100;
 /// Longest subject, octets.
@@ -37,7 +77,9 @@ pub const FILENAME_BYTES_MAX: usize = 255;
 pub struct NewAttachment {
     /// The file name (no directory).
     pub filename: String,
-    /// `type/subtype` (default: guessed from the file name).
+    /// `type/subtype` (default: guessed from the file name); one that is longer than 127 octets or
+    /// malformed is sent as `application/octet-stream`. A `text/*` file in UTF-8 is labelled
+    /// `charset=utf-8`.
     pub content_type: Option<String>,
     /// The content, base64 (RFC 4648 §4).
     pub data_base64: String,
@@ -107,7 +149,9 @@ fn mailboxes(list: &[String], field: &str) -> Result<Vec<Mailbox>, ApiError> {
 }
 
 fn attachment(new: &NewAttachment) -> Result<Attachment, ApiError> {
-    let filename = new.filename.trim();
+    // Bidi controls could make the name display other than it is: they go.
+    let filename: String = new.filename.chars().filter(|&c| !render::is_bidi_control(c)).collect();
+    let filename = filename.trim();
     if filename.is_empty()
         || filename.len() > FILENAME_BYTES_MAX
         || filename.chars().any(|c| c.is_control() || c == '/' || c == '\\')
@@ -123,6 +167,19 @@ fn attachment(new: &NewAttachment) -> Result<Attachment, ApiError> {
     Ok(Attachment { filename: filename.to_owned(), content_type, data })
 }
 
+/// `413 too_large` when `bytes` (a message's content so far, or the message built) is over the
+/// node's message size limit (`[smtp] message_bytes_max`).
+fn within_limit(bytes: usize, message_bytes_max: usize) -> Result<(), ApiError> {
+    if bytes > message_bytes_max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the message is too large: at most {message_bytes_max} octets"),
+        ));
+    }
+    Ok(())
+}
+
 async fn original(web: &Web, account: &Address, reference: &MessageRef) -> Result<(String, Bytes), ApiError> {
     let folder = folder_name(&reference.folder)?;
     match store(web).message(account, &folder, reference.uid).await? {
@@ -133,7 +190,8 @@ async fn original(web: &Web, account: &Address, reference: &MessageRef) -> Resul
 
 /// Builds, sends and keeps a message: to local accounts straight into their INBOX, to other
 /// addresses through `[outbound] smarthost`; a copy goes to the Sent folder (created when
-/// missing) marked `\Seen`.
+/// missing) marked `\Seen`. The text and the decoded attachments (the forwarded ones included),
+/// and then the message built, must be within `[smtp] message_bytes_max` (else `413 too_large`).
 #[utoipa::path(post, path = "/api/v1/mail/send", tag = "mail", request_body = SendRequest,
     security(("session_cookie" = []), ("bearer_token" = [])),
     responses(
@@ -142,9 +200,10 @@ async fn original(web: &Web, account: &Address, reference: &MessageRef) -> Resul
         (status = 401, description = "No session", body = ErrorBody),
         (status = 403, description = "A cookie session without its CSRF token", body = ErrorBody),
         (status = 404, description = "The message replied to or forwarded is not there", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 413, description = "Body too large, or the message over the node's size limit", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "An unknown local user, or an outside address and no smarthost", body = ErrorBody),
+        (status = 429, description = "Over [web] recipients_per_hour for the account", body = ErrorBody),
         (status = 502, description = "The smarthost refused the message or did not answer", body = ErrorBody),
         (status = 503, description = "The store did not answer", body = ErrorBody),
     ))]
@@ -153,13 +212,13 @@ pub async fn send(
     auth: Authenticated,
     Body(request): Body<SendRequest>,
 ) -> Result<axum::Json<SentMessage>, ApiError> {
+    if request.to.len() + request.cc.len() > RECIPIENTS_MAX {
+        return Err(ApiError::bad_request(format!("at most {RECIPIENTS_MAX} recipients")));
+    }
     let to = mailboxes(&request.to, "to")?;
     let cc = mailboxes(&request.cc, "cc")?;
     if to.is_empty() && cc.is_empty() {
         return Err(ApiError::bad_request("give at least one recipient in \"to\" or \"cc\""));
-    }
-    if to.len() + cc.len() > RECIPIENTS_MAX {
-        return Err(ApiError::bad_request(format!("at most {RECIPIENTS_MAX} recipients")));
     }
     if request.subject.len() > SUBJECT_BYTES_MAX || request.subject.contains(['\r', '\n', '\0']) {
         return Err(ApiError::bad_request(format!("the subject is one line of at most {SUBJECT_BYTES_MAX} octets")));
@@ -170,7 +229,14 @@ pub async fn send(
     if request.attachments.len() > ATTACHMENTS_MAX {
         return Err(ApiError::bad_request(format!("at most {ATTACHMENTS_MAX} attachments")));
     }
+    let recipients = (request.to.len() + request.cc.len()) as u32;
+    if let Err(secs) = web.sends.take(&auth.account, recipients, web.config.recipients_per_hour, Instant::now()) {
+        let message = format!("at most {} recipients an hour; try again later", web.config.recipients_per_hour);
+        return Err(ApiError::rate_limited(message, secs));
+    }
     let mut attachments = request.attachments.iter().map(attachment).collect::<Result<Vec<_>, _>>()?;
+    let mut content_bytes = request.text.len() + attachments.iter().map(|a| a.data.len()).sum::<usize>();
+    within_limit(content_bytes, web.message_bytes_max)?;
     let account = &auth.account;
 
     let mut draft = Draft {
@@ -199,6 +265,8 @@ pub async fn send(
     if let Some(reference) = &request.forward_of {
         let (_, raw) = original(&web, account, reference).await?;
         let original = tokio::task::spawn_blocking(move || render::original(&raw)).await.unwrap_or_default();
+        content_bytes += original.attachments.iter().map(|a| a.data.len()).sum::<usize>();
+        within_limit(content_bytes, web.message_bytes_max)?;
         attachments.extend(original.attachments.into_iter().map(|a| Attachment {
             filename: a.filename,
             content_type: a.content_type.split(';').next().unwrap_or("application/octet-stream").trim().to_owned(),
@@ -210,9 +278,7 @@ pub async fn send(
     let now_ms = date::now_millis();
     let message_id = mime::message_id(&web.hostname, now_ms);
     let octets = Bytes::from(mime::build(&draft, now_ms.div_euclid(1000), &message_id));
-    if octets.len() > web.config.request_bytes_max.saturating_mul(2) {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the message is too large"));
-    }
+    within_limit(octets.len(), web.message_bytes_max)?;
     let mut recipients: Vec<Address> = Vec::new();
     for mailbox in draft.to.iter().chain(&draft.cc) {
         if !recipients.contains(&mailbox.address) {
@@ -266,5 +332,42 @@ async fn keep_copy(web: &Web, account: &Address, octets: Bytes, now_secs: i64) -
     match store.apply(account, op).await.map_err(store_error)? {
         Outcome::Appended { uid, .. } => Ok(SentCopy { folder, uid }),
         _ => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the copy was not kept")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_names_lose_bidi_controls() {
+        let new = |filename: &str| NewAttachment {
+            filename: filename.into(),
+            content_type: None,
+            data_base64: BASE64.encode(b"MZ"),
+        };
+        let a = attachment(&new("invoice\u{202E}fdp.exe")).unwrap();
+        assert_eq!((a.filename.as_str(), a.content_type.as_str()), ("invoicefdp.exe", "application/octet-stream"));
+        assert_eq!(attachment(&new("\u{2066}a.txt\u{2069}\u{200E}")).unwrap().filename, "a.txt");
+        assert!(attachment(&new("\u{202E}\u{200F}")).is_err(), "nothing left");
+        assert!(attachment(&new("a/b.txt")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn an_accounts_recipients_are_counted_over_the_hour() {
+        let budget = SendBudget::default();
+        let (alice, bob) = (Address::from_parts("alice", "example.org"), Address::from_parts("bob", "example.org"));
+        let now = Instant::now();
+        assert_eq!(budget.take(&alice, 6, 10, now), Ok(()));
+        assert_eq!(budget.take(&alice, 4, 10, now), Ok(()));
+        let wait = budget.take(&alice, 1, 10, now + Duration::from_secs(600)).unwrap_err();
+        assert_eq!(wait, 3000, "the seconds left of the hour");
+        assert_eq!(budget.take(&bob, 10, 10, now), Ok(()), "each account has its own");
+        assert_eq!(budget.take(&alice, 10, 10, now + SEND_WINDOW), Ok(()), "a new hour");
     }
 }
