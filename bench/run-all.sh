@@ -24,7 +24,7 @@ def figure(r):
     if r is None:
         return "—"
     if r["load"] == "idle":
-        return f'{r["octets_per_connection"]:.0f} B'
+        return f'{r["octets_per_connection"]:.0f} B over {r["connections"]} connections'
     lat = r.get("latency_ms")
     s = f'{r["per_sec"]:,.0f}/s'
     if lat and lat["count"]:
@@ -38,7 +38,7 @@ def ratio(t, p):
         return "—"
     if t["load"] == "idle":  # less memory is better: peer / tidings
         a, b = p["octets_per_connection"], t["octets_per_connection"]
-        return f"{a / b:.2f}× less" if b > 0 else "—"
+        return f"{a / b:.2f} (peer ÷ tidings)" if a > 0 and b > 0 else "—"
     if t["load"] == "smtp" and t.get("open_loop_rate"):  # same offered rate: compare p99 latency
         a, b = p["latency_ms"]["p99"], t["latency_ms"]["p99"]
         return f"p99 {a / b:.2f}× lower" if b > 0 else "—"
@@ -57,7 +57,10 @@ lines = [
     "figures are noisy; the load generator competes with the server for the same cores. A 250 to "
     "DATA means the message is durably in the mailbox for tidings, durably in the queue for Postfix "
     "(delivery to Maildir follows). Peers run with their shipped settings except for ports, paths "
-    "and the flood and connection limits the loads need (see the scripts).",
+    "and the flood and connection limits the loads need (see the scripts). The IRC fan-out row "
+    "offers a fixed rate (connections × rate × (members − 1) deliveries/s): when every server keeps "
+    "up its ratio is 1× and only the latencies compare; finding each server's saturation needs a "
+    "sweep of rates, which these scripts do not do yet.",
     "",
     "| load | tidings | peer | peer figure | ratio |",
     "| --- | --- | --- | --- | --- |",
@@ -68,12 +71,14 @@ for label, by in rows.items():
     for peer in peers:
         p = by.get(peer)
         lines.append(f"| {label} | {figure(t)} | {peer} | {figure(p)} | {ratio(t, p)} |")
+cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+peers = sh("dpkg-query -W -f '${Package} ${Version}, ' postfix dovecot-core ngircd inspircd")
 lines += ["", "## Machine", "", "```",
           f"date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
           f"uname -a: {sh('uname -a')}", f"nproc: {sh('nproc')}",
           f"memory: {sh('free -h | sed -n 2p')}",
-          f"cpu: {sh('grep -m1 \"model name\" /proc/cpuinfo | cut -d: -f2').strip()}",
-          f"peers: {sh('dpkg-query -W -f \"${Package} ${Version}, \" postfix dovecot-core ngircd inspircd')}",
+          f"cpu: {cpu.strip()}",
+          f"peers: {peers}",
           "```", "", "## Commands", "",
           "Run: `cargo build --release -p tidings && bench/run-all.sh`. Each measurement:", "", "```"]
 lines += [f"[{server}] {command}" for server, command in commands]
