@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use tracing::{info, warn};
 
@@ -123,7 +124,14 @@ impl Service for Pop3Service {
             transcript: tracing::enabled!(target: "tidings::transcript", tracing::Level::DEBUG),
         };
         let mut session = Session::new(config);
-        let mut handler = Pop3Handler { service: Arc::clone(&self), account: None, lock: None, peer: conn.peer };
+        let mut handler = Pop3Handler {
+            service: Arc::clone(&self),
+            account: None,
+            lock: None,
+            peer: conn.peer,
+            order: Vec::new(),
+            ahead: Vec::new(),
+        };
         tidings_net::drive(conn, &mut session, &mut handler, &s.drive).await;
     }
 }
@@ -141,6 +149,22 @@ impl MaildropLocks {
     }
 }
 
+/// The UIDs one RETR of `uid` reads: `uid`, then those after it in `order` while they fit in
+/// [`READ_AHEAD_BYTES_MAX`] (counting `uid`'s own size) and [`READ_AHEAD_MESSAGES_MAX`].
+fn read_ahead(order: &[(u32, u64)], uid: u32) -> Vec<u32> {
+    let Some(start) = order.iter().position(|(u, _)| *u == uid) else { return vec![uid] };
+    let mut total = order[start].1;
+    let mut uids = vec![uid];
+    for (next, size) in &order[start + 1..] {
+        total = total.saturating_add(*size);
+        if total > READ_AHEAD_BYTES_MAX || uids.len() >= READ_AHEAD_MESSAGES_MAX {
+            break;
+        }
+        uids.push(*next);
+    }
+    uids
+}
+
 /// A held maildrop lock; released on drop (the session ended, however it ended).
 struct MaildropLock {
     locks: MaildropLocks,
@@ -153,6 +177,12 @@ impl Drop for MaildropLock {
     }
 }
 
+/// Most octets of messages one RETR reads ahead of the client (read in one store read with the
+/// message asked for, kept for the RETRs that follow); a message larger than this is read alone.
+const READ_AHEAD_BYTES_MAX: u64 = 256 * 1024;
+/// Most messages one RETR reads ahead.
+const READ_AHEAD_MESSAGES_MAX: usize = 32;
+
 /// Carries out one session's requests.
 struct Pop3Handler {
     service: Arc<Pop3Service>,
@@ -160,6 +190,11 @@ struct Pop3Handler {
     account: Option<Address>,
     lock: Option<MaildropLock>,
     peer: std::net::SocketAddr,
+    /// The maildrop's UIDs and sizes, in message-number order (from login).
+    order: Vec<(u32, u64)>,
+    /// Messages read ahead, by UID, at most [`READ_AHEAD_BYTES_MAX`] octets in all: clients
+    /// retrieve in order, and one store read of several messages costs little more than one.
+    ahead: Vec<(u32, Bytes)>,
 }
 
 impl Handler<Session> for Pop3Handler {
@@ -172,17 +207,7 @@ impl Handler<Session> for Pop3Handler {
     async fn handle(&mut self, request: Request) -> Response {
         match request {
             Request::Authenticate { user, password } => self.login(&user, &password).await,
-            Request::Retrieve { uid, .. } => {
-                let Some(account) = &self.account else { return Response::TempFail };
-                match self.service.settings.directory.store().message(account, INBOX, uid).await {
-                    Ok(Some(bytes)) => Response::Message(bytes),
-                    Ok(None) => Response::MessageGone,
-                    Err(e) => {
-                        warn!(%account, uid, error = %e, "pop3: cannot read message");
-                        Response::TempFail
-                    }
-                }
-            }
+            Request::Retrieve { uid, .. } => self.retrieve(uid).await,
             Request::Update { uids } => {
                 let Some(account) = &self.account else { return Response::UpdateFailed };
                 let op = Op::Expunge { address: account.clone(), mailbox: INBOX.into(), uids };
@@ -202,6 +227,37 @@ impl Handler<Session> for Pop3Handler {
 }
 
 impl Pop3Handler {
+    /// One message's octets: read ahead already, or read now with the messages that follow it in
+    /// the maildrop (within the read-ahead bounds), which are kept for the next RETRs.
+    async fn retrieve(&mut self, uid: u32) -> Response {
+        let Some(account) = &self.account else { return Response::TempFail };
+        if let Some(i) = self.ahead.iter().position(|(u, _)| *u == uid) {
+            return Response::Message(self.ahead.swap_remove(i).1);
+        }
+        let uids = read_ahead(&self.order, uid);
+        let store = self.service.settings.directory.store();
+        match store.messages(account, INBOX, uids, true).await {
+            Ok(Some(messages)) => {
+                self.ahead.clear();
+                let mut wanted = None;
+                for message in messages {
+                    let Some(content) = message.content else { continue };
+                    if message.meta.uid == uid {
+                        wanted = Some(content);
+                    } else {
+                        self.ahead.push((message.meta.uid, content));
+                    }
+                }
+                wanted.map_or(Response::MessageGone, Response::Message)
+            }
+            Ok(None) => Response::MessageGone,
+            Err(e) => {
+                warn!(%account, uid, error = %e, "pop3: cannot read message");
+                Response::TempFail
+            }
+        }
+    }
+
     async fn login(&mut self, user: &str, password: &str) -> Response {
         let settings = &self.service.settings;
         let account = match settings.directory.authenticate(user, password).await {
@@ -224,6 +280,7 @@ impl Pop3Handler {
                 // RFC 1939 §7 asks only for uniqueness within a maildrop; the account's hash makes the
                 // identifiers differ between maildrops too, so a client holding several never confuses them.
                 let maildrop = tidings_core::address_hash(&account) as u32;
+                self.order = listing.messages.iter().map(|m| (m.uid, m.size)).collect();
                 let messages = listing
                     .messages
                     .iter()
@@ -244,5 +301,25 @@ impl Pop3Handler {
                 Response::TempFail
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retr_reads_ahead_in_maildrop_order_within_its_bounds() {
+        let order: Vec<(u32, u64)> = (1..=100).map(|uid| (uid, 10_240)).collect();
+        let uids = read_ahead(&order, 5);
+        assert_eq!(uids.first(), Some(&5));
+        assert_eq!(uids.len(), 25, "256 KiB of 10 KiB messages");
+        assert!(uids.windows(2).all(|w| w[1] == w[0] + 1));
+        assert_eq!(read_ahead(&order, 100), vec![100], "nothing after the last");
+        assert_eq!(read_ahead(&order, 1_000), vec![1_000], "an unknown UID is read alone");
+        let small: Vec<(u32, u64)> = (1..=100).map(|uid| (uid, 100)).collect();
+        assert_eq!(read_ahead(&small, 1).len(), READ_AHEAD_MESSAGES_MAX);
+        let large = [(1, 10 * 1024 * 1024), (2, 100)];
+        assert_eq!(read_ahead(&large, 1), vec![1], "a message over the bound is read alone");
     }
 }
