@@ -53,8 +53,7 @@ lines = [
     "on the same machine. Ratio: tidings ÷ peer for rates; for memory, peer ÷ tidings; for the "
     "open-loop SMTP row, peer p99 ÷ tidings p99 at the same offered rate.",
     "",
-    "Caveats: the machine is small and was shared with other work (compiles) while these ran, so the "
-    "figures are noisy; the load generator competes with the server for the same cores. A 250 to "
+    "Caveats: the machine is small (see below) and the load generator competes with the server for the same cores. A 250 to "
     "DATA means the message is durably in the mailbox for tidings, durably in the queue for Postfix "
     "(delivery to Maildir follows). Peers run with their shipped settings except for ports, paths "
     "and the flood and connection limits the loads need (see the scripts). The IRC fan-out row "
