@@ -16,7 +16,7 @@
 //! node (`outside_codes_per_window`); existence checks per client (`exists_checks_per_ip`).
 //! Everything lives in memory, bounded: a full limit table forgets its oldest entry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -36,6 +36,7 @@ use tidings_store::{AccountError, StoreError};
 use tracing::{info, warn};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::limit::Counter;
 use super::{ApiError, Body, ErrorBody, Params, client_key};
 use crate::{ConnInfo, HttpConfig, Web, outbound};
 
@@ -51,9 +52,6 @@ pub const CODE_DIGITS: usize = 6;
 pub const SUBJECT_FAILURES_MAX: u32 = 10;
 /// The window of [`SUBJECT_FAILURES_MAX`]: 24 hours from the first wrong code.
 pub const SUBJECT_FAILURE_WINDOW: Duration = Duration::from_secs(24 * 3600);
-/// Most entries each limit table keeps; past it, the entry whose window began first is forgotten
-/// (memory stays bounded under a spray of names, and no spray clears the others' counts).
-const LIMIT_ENTRIES_MAX: usize = 100_000;
 
 /// Local parts sign-up refuses (`422 reserved`): the role mailboxes of RFC 2142 §§4–5 that
 /// matter for mail and abuse handling, the names certificate authorities accept as proof of
@@ -109,80 +107,6 @@ pub struct Issued {
     pub code: String,
     /// What [`Codes::revoke`] takes to undo this issue.
     pub ticket: Ticket,
-}
-
-/// `since + window`, or `None` when that is beyond what the clock can hold (a window that
-/// never ends).
-fn window_end(since: Instant, window: Duration) -> Option<Instant> {
-    since.checked_add(window)
-}
-
-/// Whole seconds (at least 1) from `now` to the end of a window, for `Retry-After`.
-fn secs_until(end: Option<Instant>, window: Duration, now: Instant) -> u64 {
-    end.map_or(window.as_secs(), |end| end.saturating_duration_since(now).as_secs()).max(1)
-}
-
-/// One key's count in a fixed window.
-struct Count {
-    since: Instant,
-    serial: u64,
-    count: u32,
-}
-
-/// Events counted per key over a fixed window from the key's first event, in at most
-/// [`LIMIT_ENTRIES_MAX`] entries: a new key in a full table forgets the entry whose window began
-/// first (an ended one, if any).
-struct Counter<K> {
-    entries: HashMap<K, Count>,
-    /// The entries by when their window began (with a serial, to tell equal instants apart).
-    order: BTreeMap<(Instant, u64), K>,
-    serial: u64,
-    max: usize,
-}
-
-impl<K: Hash + Eq + Clone> Counter<K> {
-    fn new() -> Counter<K> {
-        Counter::with_max(LIMIT_ENTRIES_MAX)
-    }
-
-    fn with_max(max: usize) -> Counter<K> {
-        Counter { entries: HashMap::new(), order: BTreeMap::new(), serial: 0, max: max.max(1) }
-    }
-
-    /// Seconds until `key` may go again, if it has had `limit` within `window`.
-    fn over(&self, key: &K, limit: u32, window: Duration, now: Instant) -> Option<u64> {
-        let entry = self.entries.get(key)?;
-        let end = window_end(entry.since, window);
-        let live = end.is_none_or(|end| now < end);
-        (entry.count >= limit && live).then(|| secs_until(end, window, now))
-    }
-
-    /// Counts one event for `key`.
-    fn bump(&mut self, key: K, window: Duration, now: Instant) {
-        if let Some(entry) = self.entries.get_mut(&key) {
-            if window_end(entry.since, window).is_some_and(|end| now >= end) {
-                self.order.remove(&(entry.since, entry.serial));
-                self.serial += 1;
-                *entry = Count { since: now, serial: self.serial, count: 0 };
-                self.order.insert((now, self.serial), key);
-            }
-            entry.count = entry.count.saturating_add(1);
-            return;
-        }
-        if self.entries.len() >= self.max
-            && let Some((_, oldest)) = self.order.pop_first()
-        {
-            self.entries.remove(&oldest);
-        }
-        self.serial += 1;
-        self.order.insert((now, self.serial), key.clone());
-        self.entries.insert(key, Count { since: now, serial: self.serial, count: 1 });
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
 }
 
 struct Table {
@@ -1093,27 +1017,6 @@ mod tests {
         let third = c.issue(Purpose::Signup, "ann@example.org", now).unwrap();
         c.revoke(Purpose::Signup, "Ann@example.org", third.ticket);
         assert!(c.is_empty());
-    }
-
-    #[test]
-    fn a_full_limit_table_forgets_its_oldest_entry_only() {
-        let mut counter = Counter::with_max(3);
-        let window = Duration::from_secs(60);
-        let now = Instant::now();
-        for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
-            counter.bump(key, window, now + Duration::from_secs(n as u64));
-            counter.bump(key, window, now + Duration::from_secs(n as u64));
-        }
-        counter.bump("d", window, now + Duration::from_secs(5));
-        assert_eq!(counter.len(), 3);
-        assert!(counter.over(&"a", 2, window, now + Duration::from_secs(5)).is_none(), "a was the oldest");
-        assert!(counter.over(&"b", 2, window, now + Duration::from_secs(5)).is_some());
-        assert!(counter.over(&"c", 2, window, now + Duration::from_secs(5)).is_some());
-        // A key whose window starts again moves to the back of the line.
-        counter.bump("b", window, now + Duration::from_secs(70));
-        counter.bump("e", window, now + Duration::from_secs(70));
-        assert!(counter.over(&"b", 1, window, now + Duration::from_secs(70)).is_some());
-        assert!(counter.over(&"c", 1, window, now + Duration::from_secs(70)).is_none(), "c went");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use tidings_store::LoginError;
 use tracing::{info, warn};
 use utoipa::{OpenApi, ToSchema};
 
+use super::limit::Counter;
 use super::{ApiError, Body, ErrorBody};
 use crate::{ConnInfo, HttpConfig, Web};
 
@@ -118,54 +119,16 @@ pub struct SessionView {
     pub expires_at: i64,
 }
 
-/// Login attempts counted per account and per client (IPv6 per /64) over a window: each entry
-/// is the window's start and the attempts in it.
+/// Login attempts counted per account and per client (IPv6 per /64) over a window.
 #[derive(Default)]
 struct Attempts {
-    by_account: HashMap<String, (Instant, u32)>,
-    by_client: HashMap<IpAddr, (Instant, u32)>,
+    by_account: Counter<String>,
+    by_client: Counter<IpAddr>,
 }
-
-/// Most entries each attempt table keeps; past it, entries whose window has passed are dropped,
-/// and if none has, the one with the oldest window (so a spray of names cannot wipe a live
-/// lockout, and memory stays bounded).
-const ATTEMPT_ENTRIES_MAX: usize = 100_000;
 
 /// Longest login name the API and the WebSocket take, octets (an address is at most 254;
 /// RFC 5321 §4.5.3.1); a longer one is refused before anything else.
 pub const USER_BYTES_MAX: usize = 320;
-
-/// Counts one attempt for `key` in `map`, unless the key is over `limit` in its window; then the
-/// seconds until the window ends.
-fn count_attempt<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, (Instant, u32)>,
-    key: &K,
-    limit: u32,
-    now: Instant,
-    window: Duration,
-) -> Result<(), u64> {
-    if let Some((since, count)) = map.get_mut(key) {
-        let end = since.checked_add(window).unwrap_or(now);
-        if now >= end {
-            *since = now;
-            *count = 0;
-        } else if *count >= limit {
-            return Err(end.saturating_duration_since(now).as_secs().max(1));
-        }
-        *count += 1;
-        return Ok(());
-    }
-    if map.len() >= ATTEMPT_ENTRIES_MAX {
-        map.retain(|_, (since, _)| since.checked_add(window).is_some_and(|end| now < end));
-        if map.len() >= ATTEMPT_ENTRIES_MAX
-            && let Some(oldest) = map.iter().min_by_key(|(_, (since, _))| *since).map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
-        }
-    }
-    map.insert(key.clone(), (now, 1));
-    Ok(())
-}
 
 /// The node's sessions and login throttle (in memory; a restart ends every session).
 pub struct Sessions {
@@ -272,10 +235,18 @@ impl Sessions {
         let key = key.to_ascii_lowercase();
         let client = super::client_key(ip);
         let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        let Attempts { by_account, by_client } = &mut *attempts;
         // The client's budget first: a locked-out client spends none of the account's.
-        count_attempt(by_client, &client, self.lockout_attempts.saturating_mul(10), now, self.lockout)?;
-        count_attempt(by_account, &key, self.lockout_attempts, now, self.lockout)
+        if let Some(secs) =
+            attempts.by_client.over(&client, self.lockout_attempts.saturating_mul(10), self.lockout, now)
+        {
+            return Err(secs);
+        }
+        attempts.by_client.bump(client, self.lockout, now);
+        if let Some(secs) = attempts.by_account.over(&key, self.lockout_attempts, self.lockout, now) {
+            return Err(secs);
+        }
+        attempts.by_account.bump(key, self.lockout, now);
+        Ok(())
     }
 
     /// A login of the account `key` from `ip` succeeded: its attempts are forgotten, and this one
@@ -283,9 +254,7 @@ impl Sessions {
     pub fn login_ok(&self, key: &str, ip: IpAddr) {
         let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         attempts.by_account.remove(&key.to_ascii_lowercase());
-        if let Some((_, count)) = attempts.by_client.get_mut(&super::client_key(ip)) {
-            *count = count.saturating_sub(1);
-        }
+        attempts.by_client.unbump(&super::client_key(ip));
     }
 
     /// Forgets the attempts of the account `key` (a password reset).
@@ -641,21 +610,6 @@ mod tests {
         assert!(s.begin_login("someone-else", same_64).is_err());
         let other_64: IpAddr = "2001:db8:0:1::1".parse().unwrap();
         assert_eq!(s.begin_login("someone-else", other_64), Ok(()));
-    }
-
-    #[test]
-    fn a_full_attempt_table_drops_its_oldest_entry_not_a_live_lockout() {
-        let mut map = HashMap::new();
-        let now = Instant::now();
-        let window = Duration::from_secs(900);
-        map.insert("victim".to_owned(), (now, 5));
-        for n in 1..ATTEMPT_ENTRIES_MAX {
-            map.insert(format!("n{n}"), (now + Duration::from_millis(n as u64), 1));
-        }
-        assert!(count_attempt(&mut map, &"new".to_owned(), 5, now + Duration::from_secs(1), window).is_ok());
-        assert_eq!(map.len(), ATTEMPT_ENTRIES_MAX);
-        assert!(!map.contains_key("victim"), "the oldest window went first");
-        assert!(count_attempt(&mut map, &"n2".to_owned(), 1, now + Duration::from_secs(1), window).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod limit;
 pub mod mail;
 
 use std::net::{IpAddr, Ipv6Addr};

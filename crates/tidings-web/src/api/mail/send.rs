@@ -3,7 +3,6 @@
 //! and kept in the account's Sent folder. A reply carries `In-Reply-To:` and `References:` and
 //! marks the original `\Answered`; a forward carries the original's attachments.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +21,7 @@ use super::render;
 use super::{Role, folder_name, folder_with_role, store, store_error};
 use crate::Web;
 use crate::api::auth::Authenticated;
+use crate::api::limit::Counter;
 use crate::api::{ApiError, Body, ErrorBody};
 
 /// Most recipients (`to` and `cc` together).
@@ -30,37 +30,22 @@ pub const RECIPIENTS_MAX: usize = 100;
 /// The window of `[web] recipients_per_hour`.
 const SEND_WINDOW: Duration = Duration::from_secs(3600);
 
-/// Most accounts [`SendBudget`] tracks at once; past it, the entry whose window began first goes.
-const SEND_BUDGET_ENTRIES_MAX: usize = 100_000;
-
 /// How many recipients each account has sent to through the API within the hour: what keeps a
 /// signed-up account from turning the node (and its smarthost) into a bulk mailer.
 #[derive(Default)]
 pub struct SendBudget {
-    by_account: Mutex<HashMap<Address, (Instant, u32)>>,
+    by_account: Mutex<Counter<Address>>,
 }
 
 impl SendBudget {
     /// Takes `recipients` from `account`'s budget of `per_hour`, or gives the seconds until its
     /// window ends.
     pub fn take(&self, account: &Address, recipients: u32, per_hour: u32, now: Instant) -> Result<(), u64> {
-        let mut map = self.by_account.lock().unwrap_or_else(|e| e.into_inner());
-        if !map.contains_key(account) && map.len() >= SEND_BUDGET_ENTRIES_MAX {
-            map.retain(|_, (since, _)| now.saturating_duration_since(*since) < SEND_WINDOW);
-            if map.len() >= SEND_BUDGET_ENTRIES_MAX
-                && let Some(oldest) = map.iter().min_by_key(|(_, (since, _))| *since).map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
+        let mut counter = self.by_account.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(secs) = counter.over_by(account, recipients, per_hour, SEND_WINDOW, now) {
+            return Err(secs);
         }
-        let (since, count) = map.entry(account.clone()).or_insert((now, 0));
-        if now.saturating_duration_since(*since) >= SEND_WINDOW {
-            (*since, *count) = (now, 0);
-        }
-        if count.saturating_add(recipients) > per_hour {
-            return Err(SEND_WINDOW.saturating_sub(now.saturating_duration_since(*since)).as_secs().max(1));
-        }
-        *count += recipients;
+        counter.bump_by(account.clone(), recipients, SEND_WINDOW, now);
         Ok(())
     }
 }
