@@ -87,6 +87,14 @@ impl Web {
     }
 }
 
+impl WebSettings {
+    /// Whether a password may come from `peer` over this connection: always over TLS, and over
+    /// plaintext where `[auth] plaintext` allows (by default, from loopback addresses).
+    pub fn password_allowed(&self, peer: std::net::IpAddr, tls: bool) -> bool {
+        tls || self.plaintext_auth.allows(peer)
+    }
+}
+
 impl std::ops::Deref for Web {
     type Target = WebSettings;
     fn deref(&self) -> &WebSettings {

@@ -471,7 +471,7 @@ fn account_address(web: &Web, text: &str) -> Result<Address, ApiError> {
 }
 
 fn check_plaintext(web: &Web, conn: &ConnInfo) -> Result<(), ApiError> {
-    if !conn.tls && !web.plaintext_auth.allows(conn.peer.ip()) {
+    if !web.password_allowed(conn.peer.ip(), conn.tls) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "send passwords over TLS (https)"));
     }
     Ok(())

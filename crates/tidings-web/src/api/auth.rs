@@ -444,7 +444,7 @@ pub async fn login(
     headers: HeaderMap,
     Body(request): Body<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    if !conn.tls && !web.plaintext_auth.allows(conn.peer.ip()) {
+    if !web.password_allowed(conn.peer.ip(), conn.tls) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "log in over TLS (https)"));
     }
     if request.user.len() > USER_BYTES_MAX || request.password.len() > password::PASSWORD_BYTES_MAX {

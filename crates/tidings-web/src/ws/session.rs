@@ -406,7 +406,7 @@ impl Session {
             out.push(Outgoing::error(id, ErrorCode::BadRequest, "already logged in"));
             return Flow::Continue;
         }
-        if !self.tls && !self.settings.plaintext_auth.allows(self.peer.ip()) {
+        if !self.settings.password_allowed(self.peer.ip(), self.tls) {
             out.push(Outgoing::error(
                 id,
                 ErrorCode::EncryptionRequired,
