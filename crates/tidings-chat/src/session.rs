@@ -143,6 +143,10 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
     let mut tls_buffer = Vec::new();
     let mut out = Vec::new();
     let mut last_input = tokio::time::Instant::now();
+    // One idle timer for the connection, moved only when its deadline changes (input, or the
+    // session's own timeout): a connection that only receives keeps its timer as it is.
+    let idle = tokio::time::sleep_until(last_input + session.idle_timeout().unwrap_or(options.idle_timeout));
+    tokio::pin!(idle);
     let reason: String = 'session: loop {
         out.extend(session.take_output());
         let outbox = session.conn().map(|c| Arc::clone(c.outbox()));
@@ -154,10 +158,14 @@ pub async fn run<S: LineSession>(hub: &Hub, conn: Accepted, mut session: S, opti
                 Sent::OutboxClosed => continue,
             }
         }
+        let deadline = last_input + session.idle_timeout().unwrap_or(options.idle_timeout);
+        if idle.deadline() != deadline {
+            idle.as_mut().reset(deadline);
+        }
         let woke = tokio::select! {
             input = read(&mut stream, &mut framer, &mut tls_buffer, options.line_bytes_max) => Woke::Input(input),
             events = async { match &outbox { Some(o) => o.recv().await, None => std::future::pending().await } } => Woke::Events(events),
-            _ = tokio::time::sleep_until(last_input + session.idle_timeout().unwrap_or(options.idle_timeout)) => Woke::Idle,
+            () = &mut idle => Woke::Idle,
             _ = shutdown.recv() => Woke::Shutdown,
         };
         match woke {
@@ -305,8 +313,27 @@ async fn send(stream: &mut Stream, out: &mut Vec<u8>, timeout: Duration, outbox:
 }
 
 /// Writes and empties `out`; false when the client is gone or takes nothing for `timeout`.
+///
+/// Cleartext TCP first writes without waiting: a client that keeps up has room in its socket
+/// buffer, and the write is then one system call with no timer set (the fan-out's common case).
+/// Only what the socket does not take waits, under `timeout`.
 async fn write(stream: &mut Stream, out: &mut Vec<u8>, timeout: Duration) -> bool {
     let mut sent = 0;
+    if let Stream::Plain(tcp) = stream {
+        while sent < out.len() {
+            match tcp.try_write(&out[sent..]) {
+                Ok(0) => return false,
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return false,
+            }
+        }
+        if sent == out.len() {
+            // Nothing is buffered in user space for cleartext TCP: there is nothing to flush.
+            *out = Vec::new();
+            return true;
+        }
+    }
     while sent < out.len() {
         match tokio::time::timeout(timeout, stream.write(&out[sent..])).await {
             Ok(Ok(n)) if n > 0 => sent += n,
