@@ -17,6 +17,30 @@ use crate::irc::text::split_at_bytes;
 const ACTION_START: &str = "\u{1}ACTION ";
 const ACTION_END: &str = "\u{1}";
 
+/// The capabilities that change how a live room message is rendered (its tags).
+const TAG_CAPS: u32 = cap::SERVER_TIME | cap::MESSAGE_TAGS | cap::ACCOUNT_TAG;
+
+/// Live room messages recently rendered on this thread, one entry per message and set of
+/// [`TAG_CAPS`], newest last, at most [`RENDERED_MAX`]: a fan-out renders each message about once
+/// per thread and capability set instead of once per member (members' outboxes are drained in
+/// interleaved order, hence more than one message). Keyed by the front-end's shared state (its
+/// address), the message id and the capability bits.
+struct Rendered {
+    shared: usize,
+    id: String,
+    caps: u32,
+    bytes: Vec<u8>,
+}
+
+/// Bound of the per-thread rendering cache (entries).
+const RENDERED_MAX: usize = 64;
+
+thread_local! {
+    static RENDERED: std::cell::RefCell<std::collections::VecDeque<Rendered>> = const {
+        std::cell::RefCell::new(std::collections::VecDeque::new())
+    };
+}
+
 /// A chat line to render: who, to where, what, and its tags' sources.
 pub(super) struct TextLine<'a> {
     pub source: String,
@@ -184,7 +208,28 @@ impl Session {
                         return;
                     }
                 }
-                return self.message_lines(m, None, out);
+                let own =
+                    m.via == Frontend::Irc && self.nick.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(&m.nick));
+                if own {
+                    return self.message_lines(m, None, out);
+                }
+                let (shared, caps) = (Arc::as_ptr(&self.shared) as usize, self.caps & TAG_CAPS);
+                let cached = RENDERED.with_borrow(|recent| {
+                    let hit = recent.iter().rev().find(|r| r.caps == caps && r.shared == shared && r.id == m.id)?;
+                    out.extend_from_slice(&hit.bytes);
+                    Some(())
+                });
+                if cached.is_none() {
+                    let start = out.len();
+                    self.message_lines(m, None, out);
+                    RENDERED.with_borrow_mut(|recent| {
+                        if recent.len() == RENDERED_MAX {
+                            recent.pop_front();
+                        }
+                        recent.push_back(Rendered { shared, id: m.id.clone(), caps, bytes: out[start..].to_vec() });
+                    });
+                }
+                return;
             }
             Event::Direct { from, kind, body, at_ms, id, .. } => {
                 let line = TextLine {

@@ -300,6 +300,44 @@ async fn channel_messages_reach_members_and_echo_only_with_echo_message() {
 }
 
 #[tokio::test]
+async fn one_message_is_rendered_for_each_members_capabilities_and_own_echo() {
+    // Renderings are shared between the members of a fan-out (a per-thread cache): each member
+    // must still get the tags its own capabilities ask for, and the sender its own prefix.
+    let node = node("render", IrcConfig::default());
+    let mut alice = Client::register(&node, "alice").await;
+    let mut bob = Client::register(&node, "bob").await;
+    let mut carol = Client::register(&node, "carol").await;
+    bob.send(&["CAP REQ :server-time message-tags"]).await;
+    alice.send(&["CAP REQ :echo-message"]).await;
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.send(&["JOIN #r"]).await;
+    }
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.output();
+    }
+    for text in ["one", "two"] {
+        let echo = alice.send(&[&format!("PRIVMSG #r :{text}")]).await;
+        let plain = format!(":alice!u@127.0.0.1 PRIVMSG #r :{text}");
+        assert_eq!(echo, vec![plain.clone()]);
+        assert_eq!(carol.output(), vec![plain.clone()]);
+        let tagged = bob.output();
+        assert_eq!(tagged.len(), 1);
+        assert!(tagged[0].starts_with("@time=") && tagged[0].contains(";msgid="), "{tagged:?}");
+        assert!(tagged[0].ends_with(&format!(" {plain}")), "{tagged:?}");
+        assert_eq!(carol.output(), Vec::<String>::new(), "rendered once per member");
+    }
+    // The same text again is a new message: a new id in the tags, not the cached one.
+    let first = {
+        alice.send(&["PRIVMSG #r :same"]).await;
+        bob.output()
+    };
+    alice.send(&["PRIVMSG #r :same"]).await;
+    let second = bob.output();
+    assert_ne!(first, second, "each message has its own id");
+    assert_eq!(carol.output().len(), 2);
+}
+
+#[tokio::test]
 async fn n_mode_refuses_outsiders_and_private_messages_go_to_the_nick() {
     let node = node("direct", IrcConfig::default());
     let mut alice = Client::register(&node, "alice").await;
