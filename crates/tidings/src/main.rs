@@ -117,6 +117,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Raises this process's soft limit on open files (RLIMIT_NOFILE) to its hard limit: every
+/// connection is a descriptor, and distributions ship a soft limit of 1,024. Returns the soft limit
+/// now in force; the hard limit itself can only be raised by the administrator (`ulimit -Hn`,
+/// systemd's `LimitNOFILE=`).
+///
+/// # Errors
+/// When getrlimit or setrlimit fails.
+pub(crate) fn raise_open_files_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
 fn load(location: &Location) -> anyhow::Result<(config::Config, PathBuf)> {
     let config = config::Config::load(location.config.as_deref())?;
     let data = location.data.clone().unwrap_or_else(|| config.server.data_dir.clone());

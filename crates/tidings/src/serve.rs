@@ -36,6 +36,10 @@ pub fn run(mut config: Config, data: PathBuf, demo: bool, ready_file: Option<Pat
     if config.web.signup_domain.is_empty() {
         config.web.signup_domain = config.mail.domains.first().cloned().unwrap_or_default();
     }
+    match crate::raise_open_files_limit() {
+        Ok(limit) => info!(limit, "open files limit (connections and store files share it)"),
+        Err(e) => warn!(error = %e, "cannot read or raise the open files limit"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(serve(config, &data, demo, ready_file));
     // Sessions still running after the grace period are dropped here; the store's writers finish

@@ -69,6 +69,8 @@ pub enum Load {
 /// # Errors
 /// When the arguments are out of range, or the server cannot be reached or answers unexpectedly.
 pub fn run(load: Load, json: bool) -> anyhow::Result<()> {
+    // Every connection the load opens is a descriptor: take all the hard limit allows.
+    crate::raise_open_files_limit().context("cannot raise the open files limit")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(async {
         match load {
