@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::bail;
 use serde_json::json;
 use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 
 use super::{Latencies, Report, connect, read_line_within, rss_kib, settle};
 
@@ -58,47 +59,29 @@ pub struct IdleArgs {
     /// about 28,000 connections to one server port, one source address runs out of ports.
     #[arg(long, default_value_t = 1)]
     sources: u8,
+    /// Connections being opened (and registered) at once.
+    #[arg(long, default_value_t = 32)]
+    parallel: usize,
 }
 
 pub(super) async fn idle(args: IdleArgs) -> anyhow::Result<Report> {
-    let IdleArgs { server, pid, connections, join_group, irc, sources } = args;
+    let IdleArgs { server, pid, connections, join_group, irc, sources, parallel } = args;
+    if parallel == 0 {
+        bail!("--parallel must be at least 1");
+    }
     let before = rss_kib(pid)?;
     let started = Instant::now();
+    let join_group: Option<Arc<str>> = join_group.map(Into::into);
     let mut open = Vec::with_capacity(connections);
-    for i in 0..connections {
-        let mut stream = connect(server, i, sources).await?;
-        if let Some(group) = &join_group {
-            stream.write_all(format!("JOIN {group} idle{i}\n").as_bytes()).await?;
-            let own = format!("idle{i} has joined");
-            let mut read = BufReader::new(&mut stream);
-            let mut line = String::new();
-            while line.trim_end() != own {
-                if !read_line_within(&mut read, &mut line, 60).await? {
-                    bail!("idle{i}: the server closed the connection while joining");
-                }
-            }
-        } else if irc {
-            stream.write_all(format!("NICK idle{i}\r\nUSER idle{i} 0 * :idle\r\n").as_bytes()).await?;
-            let mut read = BufReader::new(&mut stream);
-            let mut line = String::new();
-            loop {
-                if !read_line_within(&mut read, &mut line, 60).await? {
-                    bail!("idle{i}: the server closed the connection while registering");
-                }
-                let rest = line.strip_prefix(':').and_then(|l| l.split_once(' ')).map_or(line.as_str(), |(_, r)| r);
-                if rest.starts_with("001 ") {
-                    break;
-                }
-                if let Some(token) = rest.strip_prefix("PING") {
-                    read.get_mut().write_all(format!("PONG{}\r\n", token.trim_end()).as_bytes()).await?;
-                }
-            }
-        } else {
-            // Wait for the greeting so the server has set the session up.
-            let mut greeting = [0u8; 512];
-            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut greeting).await?;
+    let mut opening = tokio::task::JoinSet::new();
+    let mut next = 0;
+    while open.len() < connections {
+        while next < connections && opening.len() < parallel {
+            opening.spawn(open_idle(server, next, sources, join_group.clone(), irc));
+            next += 1;
         }
-        open.push(stream);
+        let opened = opening.join_next().await.expect("a connection is being opened");
+        open.push(opened??);
     }
     let secs = started.elapsed().as_secs_f64();
     settle().await;
@@ -119,6 +102,50 @@ pub(super) async fn idle(args: IdleArgs) -> anyhow::Result<Report> {
         "octets_per_connection": per.round(),
     });
     Ok(Report::new(text, fields, connections as u64, secs, None))
+}
+
+/// Opens idle connection `i` and waits until the server has set its session up: the greeting, the
+/// line protocol's own join, or IRC's welcome (001).
+async fn open_idle(
+    server: SocketAddr,
+    i: usize,
+    sources: u8,
+    join_group: Option<Arc<str>>,
+    irc: bool,
+) -> anyhow::Result<TcpStream> {
+    let mut stream = connect(server, i, sources).await?;
+    if let Some(group) = &join_group {
+        stream.write_all(format!("JOIN {group} idle{i}\n").as_bytes()).await?;
+        let own = format!("idle{i} has joined");
+        let mut read = BufReader::new(&mut stream);
+        let mut line = String::new();
+        while line.trim_end() != own {
+            if !read_line_within(&mut read, &mut line, 60).await? {
+                bail!("idle{i}: the server closed the connection while joining");
+            }
+        }
+    } else if irc {
+        stream.write_all(format!("NICK idle{i}\r\nUSER idle{i} 0 * :idle\r\n").as_bytes()).await?;
+        let mut read = BufReader::new(&mut stream);
+        let mut line = String::new();
+        loop {
+            if !read_line_within(&mut read, &mut line, 60).await? {
+                bail!("idle{i}: the server closed the connection while registering");
+            }
+            let rest = line.strip_prefix(':').and_then(|l| l.split_once(' ')).map_or(line.as_str(), |(_, r)| r);
+            if rest.starts_with("001 ") {
+                break;
+            }
+            if let Some(token) = rest.strip_prefix("PING") {
+                read.get_mut().write_all(format!("PONG{}\r\n", token.trim_end()).as_bytes()).await?;
+            }
+        }
+    } else {
+        // Wait for the greeting so the server has set the session up.
+        let mut greeting = [0u8; 512];
+        let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut greeting).await?;
+    }
+    Ok(stream)
 }
 
 pub(super) async fn fanout(args: FanoutArgs) -> anyhow::Result<Report> {
