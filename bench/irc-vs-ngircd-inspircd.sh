@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# IRC fan-out: $CONNECTIONS connections over $ROOMS channels, each member sending $RATE PRIVMSGs
-# per second, against tidings (16667), ngircd (16668) and InspIRCd (16669), each with a private
+# IRC fan-out: $CONNECTIONS connections over $ROOMS channels, each member sending PRIVMSGs at a
+# fixed rate, against tidings (16667), ngircd (16668) and InspIRCd (16669), each with a private
 # config on loopback with flood limits off for the load (ngircd: MaxPenaltyTime = 0; InspIRCd: a
-# connect class without fakelag and with a high command rate), then the memory per registered
-# idle connection.
+# connect class without fakelag and with a high command rate). Per server:
+#
+# 1. a fan-out at $RATE msg/s per member (the same offered load everywhere);
+# 2. a sweep of per-member rates ($RATES, ascending) that stops at the first rate the server does
+#    not keep up with: a step keeps up when every delivery arrives and the deliveries per second
+#    reach 95% of those offered. The server's saturation is the best step that kept up;
+# 3. once the peers are swept, a run of tidings and of each peer at half the better peer's
+#    saturation, to compare their latencies at the same offered load;
+# 4. the memory per registered idle connection ($IDLE connections on each server), and on tidings
+#    alone with as many as the open files limit allows, up to $IDLE_MAX.
 #
 # Needs root and the Debian packages ngircd and inspircd (installed when missing).
 source "$(dirname "$0")/lib.sh"
@@ -12,19 +20,69 @@ command -v ngircd > /dev/null && command -v inspircd > /dev/null || { apt-get up
 CONNECTIONS=${CONNECTIONS:-1000}
 ROOMS=${ROOMS:-10}
 RATE=${RATE:-1}
+RATES=${RATES:-0.25 0.5 1 1.5 2 3 4 6 8}
 IDLE=${IDLE:-5000}
+IDLE_MAX=${IDLE_MAX:-250000}
+# One line per sweep step: server <TAB> rate per member <TAB> JSON report (run-all.sh tabulates it).
+SWEEP=${SWEEP:-$(dirname "$RESULTS")/sweep.tsv}
+: > "$SWEEP"
+FANOUT="$CONNECTIONS conns / $ROOMS channels"
+# InspIRCd takes about a second over each registration here (cause not found): many at once.
+REG="--parallel-registrations 250"
 
-run_loads() { # SERVER ADDRESS PID [IDLE]
-  measure "IRC fan-out $CONNECTIONS conns / $ROOMS channels, $RATE msg/s each (deliveries/s)" "$1" \
-    irc --server "$2" --connections "$CONNECTIONS" --rooms "$ROOMS" --rate "$RATE" --duration "$SECS"
-  measure "IRC idle registered connections (octets per connection)" "$1" \
-    idle --irc --server "$2" --pid "$3" --connections "${4:-$IDLE}" --sources 8
+# Every connection is a descriptor, on both sides: take what the hard limit allows (only an
+# administrator can raise the hard limit itself).
+ulimit -Hn "$((IDLE_MAX + 1000))" 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# sweep SERVER ADDRESS: the fan-out at each rate of $RATES until the server falls behind; every
+# step goes to $SWEEP, the best step that kept up to the results as its saturation.
+sweep() {
+  local rate json best="" kept
+  for rate in $RATES; do
+    echo "== IRC sweep on $1: $rate msg/s per member" >&2
+    if ! json=$("$BIN" bench --json irc --server "$2" --connections "$CONNECTIONS" --rooms "$ROOMS" \
+      --rate "$rate" --duration "$SECS" $REG); then
+      printf '%s\t%s\t%s\n' "$1" "$rate" '{"failed": true}' >> "$SWEEP"
+      break
+    fi
+    kept=$(echo "$json" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+offered = r["expected"] / r["duration"]
+print("yes" if r["missing"] == 0 and r["per_sec"] >= 0.95 * offered else "no")')
+    printf '%s\t%s\t%s\n' "$1" "$rate" "$json" >> "$SWEEP"
+    echo "   $(echo "$json" | python3 -c 'import json, sys; r = json.load(sys.stdin); print("%.0f deliveries/s, p99 %s ms" % (r["per_sec"], r["latency_ms"]["p99"]))'); kept up: $kept" >&2
+    [ "$kept" = yes ] || break
+    best=$json
+  done
+  if [ -n "$best" ]; then
+    printf '%s\t%s\t%s\t%s\n' "IRC fan-out saturation, $FANOUT (deliveries/s at the highest rate kept up)" "$1" \
+      "tidings bench irc --server $2 --connections $CONNECTIONS --rooms $ROOMS --rate R --duration $SECS $REG, R in $RATES" \
+      "$best" >> "$RESULTS"
+  fi
 }
 
-# --- tidings ---
+# saturation SERVER: the per-member rate of SERVER's saturation step (empty if none kept up).
+saturation() {
+  grep -F "IRC fan-out saturation" "$RESULTS" | awk -F'\t' -v s="$1" '$2 == s {print $4}' | tail -1 |
+    python3 -c 'import json, sys; t = sys.stdin.read().strip(); print(json.loads(t)["rate_per_member"] if t else "")'
+}
+
+# half_load SERVER ADDRESS RATE LABEL: the fan-out at RATE msg/s per member; compared by p99.
+half_load() {
+  local json
+  echo "== $4 on $1" >&2
+  json=$("$BIN" bench --json irc --server "$2" --connections "$CONNECTIONS" --rooms "$ROOMS" --rate "$3" \
+    --duration "$SECS" $REG) || return 0
+  json=$(echo "$json" | python3 -c 'import json, sys; r = json.load(sys.stdin); r["compare"] = "p99"; print(json.dumps(r))')
+  printf '%s\t%s\t%s\t%s\n' "$4" "$1" "tidings bench irc --server $2 --connections $CONNECTIONS --rooms $ROOMS --rate $3 --duration $SECS $REG" "$json" >> "$RESULTS"
+  echo "   $(echo "$json" | python3 -c 'import json, sys; r = json.load(sys.stdin); print("%.0f deliveries/s, p50 %s p99 %s ms" % (r["per_sec"], r["latency_ms"]["p50"], r["latency_ms"]["p99"]))')" >&2
+}
+
+# The three servers run side by side (an idle server costs the others nothing); the loads go to
+# one at a time.
 start_tidings
-run_loads tidings 127.0.0.1:16667 "$TIDINGS_PID"
-kill "$TIDINGS_PID"; wait "$TIDINGS_PID" 2>/dev/null || true
 
 # --- ngircd ---
 NG="$WORK/ngircd"
@@ -50,9 +108,6 @@ ngircd --nodaemon -f "$NG/ngircd.conf" > "$NG/log" 2>&1 &
 NGPID=$!
 PIDS+=("$NGPID")
 wait_port 16668
-run_loads ngircd 127.0.0.1:16668 "$NGPID"
-kill "$NGPID"; wait "$NGPID" 2>/dev/null || true
-
 # --- InspIRCd ---
 IN="$WORK/inspircd"
 mkdir -p "$IN"
@@ -74,6 +129,34 @@ inspircd --nofork --runasroot --config="$IN/inspircd.conf" > "$IN/out" 2>&1 &
 INPID=$!
 PIDS+=("$INPID")
 wait_port 16669 || { cat "$IN/out" >&2; exit 1; }
-# InspIRCd took about a second per sequential registration here (cause not found yet): its idle
-# measurement uses 100 connections.
-run_loads inspircd 127.0.0.1:16669 "$INPID" 100
+
+for server in ngircd:127.0.0.1:16668 inspircd:127.0.0.1:16669 tidings:127.0.0.1:16667; do
+  name=${server%%:*} address=${server#*:}
+  measure "IRC fan-out $FANOUT, $RATE msg/s each (deliveries/s)" "$name" \
+    irc --server "$address" --connections "$CONNECTIONS" --rooms "$ROOMS" --rate "$RATE" --duration "$SECS" $REG
+  sweep "$name" "$address"
+done
+
+peer_rate=$(printf '%s\n%s\n' "$(saturation ngircd)" "$(saturation inspircd)" | grep . | sort -g | tail -1 || true)
+if [ -n "$peer_rate" ]; then
+  half=$(python3 -c "print($peer_rate / 2)")
+  label="IRC fan-out at half the better peer's saturation ($half msg/s per member), latency"
+  for server in tidings:127.0.0.1:16667 ngircd:127.0.0.1:16668 inspircd:127.0.0.1:16669; do
+    half_load "${server%%:*}" "${server#*:}" "$half" "$label"
+  done
+fi
+
+idle_label="IRC idle registered connections (octets per connection)"
+measure "$idle_label" tidings idle --irc --server 127.0.0.1:16667 --pid "$TIDINGS_PID" --connections "$IDLE" --sources 8
+measure "$idle_label" ngircd idle --irc --server 127.0.0.1:16668 --pid "$NGPID" --connections "$IDLE" --sources 8
+measure "$idle_label" inspircd idle --irc --server 127.0.0.1:16669 --pid "$INPID" --connections "$IDLE" --sources 8 --parallel 250
+
+# tidings alone at as many idle connections as the open files limit allows (both this script's
+# generator and the server need one descriptor per connection), up to $IDLE_MAX. Restarted, so the
+# figure is not helped by memory the loads above left in the allocator.
+kill "$TIDINGS_PID"; wait "$TIDINGS_PID" 2>/dev/null || true
+start_tidings
+most=$(( $(ulimit -n) - 500 ))
+[ "$most" -lt "$IDLE_MAX" ] || most=$IDLE_MAX
+measure "IRC idle registered connections, tidings at the open files limit ($(ulimit -n)) or $IDLE_MAX (octets per connection)" \
+  tidings idle --irc --server 127.0.0.1:16667 --pid "$TIDINGS_PID" --connections "$most" --sources "$((most / 20000 + 1))" --parallel 64

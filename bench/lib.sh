@@ -48,6 +48,7 @@ wait_port() {
 start_tidings() {
   local dir="$WORK/tidings"
   mkdir -p "$dir"
+  rm -f "$dir/ready"
   cat > "$dir/tidings.toml" <<TOML
 [server]
 hostname = "mx.bench.example"
