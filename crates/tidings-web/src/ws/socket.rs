@@ -91,6 +91,23 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     matches!(tokio::time::timeout(timeout, ws.send(frame)).await, Ok(Ok(())))
 }
 
+/// Sends `frames` (JSON texts) and flushes once, all within `timeout`: the events one wake-up
+/// found go out in one write instead of one write (and one timer) each. False when the client is
+/// gone or takes them too slowly.
+async fn send_all<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    frames: impl Iterator<Item = Outgoing>,
+    timeout: Duration,
+) -> bool {
+    let sent = async {
+        for frame in frames {
+            ws.feed(Message::text(frame.to_json())).await?;
+        }
+        ws.flush().await
+    };
+    matches!(tokio::time::timeout(timeout, sent).await, Ok(Ok(())))
+}
+
 /// Runs the WebSocket until the client, the session, a timeout, a slow consumer or shutdown ends
 /// it; then the hub forgets the connection and the socket is closed.
 pub async fn run<S>(mut ws: WebSocketStream<S>, mut session: Session, mut shutdown: Shutdown, config: &HttpConfig)
@@ -107,11 +124,12 @@ where
     let mut out = vec![session.hello()];
     // The account's mailbox changes, from login on (`mail` and `mailboxes` events).
     let mut mail: Option<tokio::sync::watch::Receiver<u64>> = None;
+    // One timer for the connection's deadlines, moved only when the next deadline changes.
+    let timer = tokio::time::sleep_until(next_ping.min(last_input + idle_timeout).min(login_deadline));
+    tokio::pin!(timer);
     let end = 'session: loop {
-        for frame in out.drain(..) {
-            if !send(&mut ws, Message::text(frame.to_json()), write_timeout).await {
-                break 'session End::gone("Write error");
-            }
+        if !out.is_empty() && !send_all(&mut ws, out.drain(..), write_timeout).await {
+            break 'session End::gone("Write error");
         }
         if mail.is_none() && session.conn().is_some() {
             mail = session.watch_mail().await;
@@ -120,6 +138,9 @@ where
         let mut deadline = next_ping.min(last_input + idle_timeout);
         if outbox.is_none() {
             deadline = deadline.min(login_deadline);
+        }
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
         }
         // Events first: those a request caused reach the client before the next request's reply.
         let woke = tokio::select! {
@@ -138,7 +159,7 @@ where
                 }
             } => Woke::Mail(changed),
             frame = ws.next() => Woke::Frame(frame),
-            _ = tokio::time::sleep_until(deadline) => Woke::Timer,
+            () = &mut timer => Woke::Timer,
         };
         match woke {
             Woke::Frame(None) => break End::gone("Connection closed"),
@@ -197,11 +218,7 @@ where
     debug!(reason = end.reason, "WebSocket session ended");
     session.end(&end.reason);
     if let Some((code, reason)) = end.close {
-        for frame in out.drain(..) {
-            if !send(&mut ws, Message::text(frame.to_json()), write_timeout).await {
-                break;
-            }
-        }
+        let _ = send_all(&mut ws, out.drain(..), write_timeout).await;
         let frame = CloseFrame { code: CloseCode::from(code), reason: close_reason(&reason) };
         let _ = send(&mut ws, Message::Close(Some(frame)), write_timeout).await;
     }
