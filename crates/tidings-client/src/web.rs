@@ -128,7 +128,7 @@ impl ApiClient {
     /// When the server cannot be reached, or the exchange fails or takes longer than
     /// [`REQUEST_TIMEOUT`]. An error status is an answer, not an error.
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<ApiResponse> {
-        self.request(Method::POST, path, Some(serde_json::to_vec(body)?)).await
+        self.request(Method::POST, path, Some(serde_json::to_vec(body)?), None).await
     }
 
     /// `GET path` (with its query).
@@ -136,23 +136,49 @@ impl ApiClient {
     /// # Errors
     /// As [`ApiClient::post_json`].
     pub async fn get(&self, path: &str) -> anyhow::Result<ApiResponse> {
-        self.request(Method::GET, path, None).await
+        self.request(Method::GET, path, None, None).await
     }
 
-    async fn request(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<ApiResponse> {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, path, body))
+    /// `DELETE path` as the session whose bearer token is `token` (`Authorization: Bearer`), e.g.
+    /// `/api/v1/session` to end that session.
+    ///
+    /// # Errors
+    /// As [`ApiClient::post_json`].
+    pub async fn delete_as(&self, path: &str, token: &str) -> anyhow::Result<ApiResponse> {
+        self.request(Method::DELETE, path, None, Some(token)).await
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        token: Option<&str>,
+    ) -> anyhow::Result<ApiResponse> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, path, body, token))
             .await
             .map_err(|_| anyhow!("{}: no answer within {} s", self.url, REQUEST_TIMEOUT.as_secs()))?
             .with_context(|| format!("{} {path}", self.url))
     }
 
-    async fn exchange(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<ApiResponse> {
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        token: Option<&str>,
+    ) -> anyhow::Result<ApiResponse> {
         let tcp = net::tcp_connect(&self.url.server).await?;
         let host = HeaderValue::from_str(&self.url.server.to_string()).context("the host is not a header value")?;
         let mut builder =
             Request::builder().method(method).uri(path).header(header::HOST, host).header(header::CONNECTION, "close");
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(token) = token {
+            let bearer =
+                HeaderValue::from_str(&format!("Bearer {token}")).context("the token is not a header value")?;
+            builder = builder.header(header::AUTHORIZATION, bearer);
         }
         let request = builder.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         let response = if self.url.tls {
