@@ -13,7 +13,8 @@ from conftest import DEMO_DOMAIN, binary
 
 TA = f"ta@{DEMO_DOMAIN}"
 CIS = f"cis505@{DEMO_DOMAIN}"
-LISTENERS = [("smtp", "none"), ("pop3", "none"), ("imap", "none"), ("irc", "none"), ("line", "none")]
+LISTENERS = [("smtp", "none"), ("pop3", "none"), ("imap", "none"), ("irc", "none"), ("line", "none"),
+             ("http", "none")]
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,16 @@ def test_irc_fanout_and_idle(server):
     bench("fanout", "--server", addr(server, "line"), "--members", "10", "--messages", "3")
     r = bench("idle", "--irc", "--server", addr(server, "irc"), "--pid", str(server.pid), "--connections", "20")
     assert r["connections"] == 20
+
+
+def test_ws_fanout(server):
+    r = bench("ws", "--server", addr(server, "http"), "--connections", "20", "--rooms", "2", "--rate", "2",
+              "--duration", "1")
+    assert r["load"] == "ws" and r["missing"] == 0 and r["delivered"] == r["expected"] > 0
+    # Every member of a room (10 here) gets each message, its sender included.
+    assert r["expected"] == 10 * r["sent"], r
+    # Past the server's default request limit (10 a second per socket) the load stops and says why.
+    result = subprocess.run([str(binary()), "bench", "ws", "--server", addr(server, "http"), "--connections", "2",
+                             "--rooms", "1", "--rate", "50", "--duration", "1"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0 and "flood_requests_per_sec" in result.stderr, result.stderr

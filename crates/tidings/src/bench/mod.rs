@@ -13,6 +13,8 @@
 //! - `bench pop3`: POP3 RETR throughput or logins per second.
 //! - `bench irc`: C IRC connections over R channels, each member sending at a fixed rate with a
 //!   timestamp in the text; reports deliveries per second and end-to-end latency.
+//! - `bench ws`: the same fan-out over tidings' WebSocket chat API (`/ws`): C sockets logged in
+//!   with bearer tokens of the HTTP API, over R rooms.
 //! - `bench fanout`: N line-protocol members in one room, one more member posting M lines; reports
 //!   deliveries per second and delivery latency, and with `--pid` the server's memory per member.
 //! - `bench idle`: opens N connections that say nothing and reports the server's resident memory
@@ -28,6 +30,7 @@ mod irc;
 mod line;
 mod pop3;
 mod smtp;
+mod ws;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -56,6 +59,13 @@ pub enum Load {
     /// deliveries per second and end-to-end latency. Works against any IRC server whose flood
     /// limits allow the rate.
     Irc(irc::IrcArgs),
+    /// WebSocket chat fan-out (tidings' `/ws` API): C sockets over R rooms, each member sending at
+    /// a fixed rate; deliveries per second (a member gets its own messages too) and end-to-end
+    /// latency. Each --user signs in once over the HTTP API and its sockets log in with the token
+    /// (one account may hold any number of sockets). The server's default request limit,
+    /// `[web] flood_requests_per_sec = 10` a socket (bursts of 20), allows rates up to 10 msg/s;
+    /// for more, raise it or set it to 0 (off).
+    Ws(ws::WsArgs),
     /// Chat fan-out over the line protocol: `members` connections join one group, then a sender
     /// posts `messages` lines; every member must receive every line. The server's line-protocol
     /// flood limit must be off (`[line] flood_lines_per_sec = 0`) for the sender.
@@ -79,6 +89,7 @@ pub fn run(load: Load, json: bool) -> anyhow::Result<()> {
             Load::Fetch(args) => imap::fetch(args).await,
             Load::Pop3(args) => pop3::run(args).await,
             Load::Irc(args) => irc::run(args).await,
+            Load::Ws(args) => ws::run(args).await,
             Load::Fanout(args) => line::fanout(args).await,
             Load::Idle(args) => line::idle(args).await,
         }
