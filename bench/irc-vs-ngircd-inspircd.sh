@@ -13,6 +13,8 @@
 # 4. the memory per registered idle connection ($IDLE connections on each server), and on tidings
 #    alone with as many as the open files limit allows, up to $IDLE_MAX.
 #
+# tidings alone also runs the fan-out of 1. over its WebSocket chat API (the peers have none).
+#
 # Needs root and the Debian packages ngircd and inspircd (installed when missing).
 source "$(dirname "$0")/lib.sh"
 command -v ngircd > /dev/null && command -v inspircd > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ngircd inspircd; }
@@ -136,6 +138,12 @@ for server in ngircd:127.0.0.1:16668 inspircd:127.0.0.1:16669 tidings:127.0.0.1:
     irc --server "$address" --connections "$CONNECTIONS" --rooms "$ROOMS" --rate "$RATE" --duration "$SECS" $REG
   sweep "$name" "$address"
 done
+
+# The same fan-out over tidings' WebSocket chat API (ngircd and InspIRCd have none). Its deliveries
+# include each sender's own copy (the API sends a room message to every member): it offers
+# connections × rate × members deliveries/s.
+measure "WebSocket chat fan-out $CONNECTIONS conns / $ROOMS rooms, $RATE msg/s each (deliveries/s)" tidings \
+  ws --server 127.0.0.1:18080 --connections "$CONNECTIONS" --rooms "$ROOMS" --rate "$RATE" --duration "$SECS"
 
 peer_rate=$(printf '%s\n%s\n' "$(saturation ngircd)" "$(saturation inspircd)" | grep . | sort -g | tail -1 || true)
 if [ -n "$peer_rate" ]; then

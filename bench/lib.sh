@@ -43,8 +43,9 @@ wait_port() {
 }
 
 # start_tidings: a demo node (domain mmsys.upenn.edu) on a fresh data directory, cleartext
-# listeners on 12525 (SMTP), 11110 (POP3), 11143 (IMAP), 16667 (IRC), flood limits off, connection
-# limits raised for the loads; sets TIDINGS_PID and TIDINGS_DATA.
+# listeners on 12525 (SMTP), 11110 (POP3), 11143 (IMAP), 16667 (IRC), 18080 (HTTP: the chat
+# WebSocket), flood limits off, connection limits raised for the loads; sets TIDINGS_PID and
+# TIDINGS_DATA.
 start_tidings() {
   local dir="$WORK/tidings"
   mkdir -p "$dir"
@@ -64,6 +65,8 @@ connections_per_ip_max = 1000
 connections_per_ip_max = 100000
 [irc]
 flood_lines_per_sec = 0
+[web]
+flood_requests_per_sec = 0
 [[listener]]
 service = "smtp"
 address = "127.0.0.1:12525"
@@ -79,6 +82,10 @@ tls = "none"
 [[listener]]
 service = "irc"
 address = "127.0.0.1:16667"
+tls = "none"
+[[listener]]
+service = "http"
+address = "127.0.0.1:18080"
 tls = "none"
 TOML
   TIDINGS_DATA="$dir/data"
