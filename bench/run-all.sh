@@ -30,7 +30,7 @@ def figure(r):
     s = f'{r["per_sec"]:,.0f}/s'
     if lat and lat["count"]:
         s += f' (p50 {lat["p50"]:.2f} / p99 {lat["p99"]:.2f} ms)'
-    if r["load"] == "irc" and r.get("missing"):
+    if r["load"] in ("irc", "ws") and r.get("missing"):
         s += f' [{r["missing"]} missing]'
     return s
 
