@@ -127,10 +127,18 @@ pub(super) async fn run(args: IrcArgs) -> anyhow::Result<Report> {
         per_connection = Some((before, after, after.saturating_sub(before) as f64 * 1024.0 / args.connections as f64));
     }
     let start = opener.start();
-    // Wait for the senders, then for every delivery they caused (or the drain time).
-    tokio::time::sleep_until(start + duration).await;
+    // Wait for the senders, then for every delivery they caused (or the drain time); a session
+    // ends before the stop only when it failed (the server dropped it, say), and its error is the
+    // load's at once.
     let drain_end = start + duration + Duration::from_secs(DRAIN_SECS);
     let expected = loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if tasks.iter().any(tokio::task::JoinHandle::is_finished) {
+            break expected_deliveries(&shared, args.connections, args.rooms);
+        }
+        if Instant::now() < start + duration {
+            continue;
+        }
         let done = shared.senders_done.load(Ordering::Acquire) == args.connections;
         let expected = expected_deliveries(&shared, args.connections, args.rooms);
         if done && shared.delivered.load(Ordering::Acquire) >= expected {
@@ -142,7 +150,6 @@ pub(super) async fn run(args: IrcArgs) -> anyhow::Result<Report> {
         if Instant::now() >= drain_end + Duration::from_secs(60) {
             bail!("the senders are still blocked a minute after the end (is the server stalled?)");
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     };
     let _ = stop_tx.send(true);
     let (mut sent, mut delivered) = (0u64, 0u64);
