@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::debug;
 
-use tidings_chat::Received;
+use tidings_chat::{Event, Received};
 use tidings_net::Shutdown;
 
 use super::api::{ErrorCode, Outgoing};
@@ -91,17 +91,45 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     matches!(tokio::time::timeout(timeout, ws.send(frame)).await, Ok(Ok(())))
 }
 
+/// Room messages recently rendered on this thread as `message` frames, newest last, at most
+/// [`RENDERED_MAX`]: every member of a room gets the same frame, so a fan-out serializes each
+/// message about once per thread instead of once per member, and the members share its octets.
+const RENDERED_MAX: usize = 64;
+
+thread_local! {
+    static RENDERED: std::cell::RefCell<std::collections::VecDeque<(String, Utf8Bytes)>> = const {
+        std::cell::RefCell::new(std::collections::VecDeque::new())
+    };
+}
+
+/// The `message` frame of room message `m` (see [`RENDERED`]).
+fn message_frame(m: &tidings_core::ChatMessage) -> Utf8Bytes {
+    if let Some(frame) =
+        RENDERED.with_borrow(|recent| recent.iter().rev().find(|(id, _)| *id == m.id).map(|(_, f)| f.clone()))
+    {
+        return frame;
+    }
+    let frame = Utf8Bytes::from(Outgoing::Message { message: m.into() }.to_json());
+    RENDERED.with_borrow_mut(|recent| {
+        if recent.len() == RENDERED_MAX {
+            recent.pop_front();
+        }
+        recent.push_back((m.id.clone(), frame.clone()));
+    });
+    frame
+}
+
 /// Sends `frames` (JSON texts) and flushes once, all within `timeout`: the events one wake-up
 /// found go out in one write instead of one write (and one timer) each. False when the client is
 /// gone or takes them too slowly.
 async fn send_all<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut WebSocketStream<S>,
-    frames: impl Iterator<Item = Outgoing>,
+    frames: impl Iterator<Item = Utf8Bytes>,
     timeout: Duration,
 ) -> bool {
     let sent = async {
         for frame in frames {
-            ws.feed(Message::text(frame.to_json())).await?;
+            ws.feed(Message::Text(frame)).await?;
         }
         ws.flush().await
     };
@@ -122,13 +150,16 @@ where
     let mut last_input = started;
     let mut next_ping = started + ping_interval;
     let mut out = vec![session.hello()];
+    let mut frames: Vec<Utf8Bytes> = Vec::new();
     // The account's mailbox changes, from login on (`mail` and `mailboxes` events).
     let mut mail: Option<tokio::sync::watch::Receiver<u64>> = None;
     // One timer for the connection's deadlines, moved only when the next deadline changes.
     let timer = tokio::time::sleep_until(next_ping.min(last_input + idle_timeout).min(login_deadline));
     tokio::pin!(timer);
     let end = 'session: loop {
-        if !out.is_empty() && !send_all(&mut ws, out.drain(..), write_timeout).await {
+        // Events (rendered as they are taken) and replies: one wake-up makes only one kind.
+        frames.extend(out.drain(..).map(|frame| Utf8Bytes::from(frame.to_json())));
+        if !frames.is_empty() && !send_all(&mut ws, frames.drain(..), write_timeout).await {
             break 'session End::gone("Write error");
         }
         if mail.is_none() && session.conn().is_some() {
@@ -185,7 +216,12 @@ where
                 }
             }
             Woke::Events(Received::Events(events)) => {
-                out.extend(events.iter().filter_map(|event| session.event(event)));
+                for event in &events {
+                    match event.as_ref() {
+                        Event::Message(m) if session.conn().is_some() => frames.push(message_frame(m)),
+                        _ => frames.extend(session.event(event).map(|frame| Utf8Bytes::from(frame.to_json()))),
+                    }
+                }
             }
             Woke::Events(Received::Closed(reason)) => break End::closing(close::POLICY_VIOLATION, reason),
             Woke::Mail(true) => out.extend(session.mail_changed().await),
@@ -218,7 +254,8 @@ where
     debug!(reason = end.reason, "WebSocket session ended");
     session.end(&end.reason);
     if let Some((code, reason)) = end.close {
-        let _ = send_all(&mut ws, out.drain(..), write_timeout).await;
+        frames.extend(out.drain(..).map(|frame| Utf8Bytes::from(frame.to_json())));
+        let _ = send_all(&mut ws, frames.drain(..), write_timeout).await;
         let frame = CloseFrame { code: CloseCode::from(code), reason: close_reason(&reason) };
         let _ = send(&mut ws, Message::Close(Some(frame)), write_timeout).await;
     }
@@ -242,6 +279,38 @@ async fn linger<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chat_message(id: &str, body: &str) -> tidings_core::ChatMessage {
+        tidings_core::ChatMessage {
+            id: id.into(),
+            room: tidings_core::RoomName::parse("#r").unwrap(),
+            seq: 1,
+            at_ms: 1_700_000_000_000,
+            nick: "alice".into(),
+            account: None,
+            via: tidings_core::Frontend::Web,
+            kind: tidings_core::MessageKind::Text,
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn a_cached_message_frame_is_what_the_event_renders_and_each_message_has_its_own() {
+        let (a, b) = (chat_message("01A", "one"), chat_message("01B", "two"));
+        let rendered = |m: &tidings_core::ChatMessage| {
+            let event = Event::Message(std::sync::Arc::new(m.clone()));
+            super::super::api::event(&event, 0).unwrap().to_json()
+        };
+        assert_eq!(message_frame(&a).as_str(), rendered(&a));
+        assert_eq!(message_frame(&b).as_str(), rendered(&b));
+        // A hit is the same frame again, not another message's.
+        assert_eq!(message_frame(&a).as_str(), rendered(&a));
+        for i in 0..RENDERED_MAX + 1 {
+            message_frame(&chat_message(&format!("02{i}"), "filler"));
+        }
+        assert!(RENDERED.with_borrow(|recent| recent.len()) == RENDERED_MAX, "the cache stays bounded");
+        assert_eq!(message_frame(&b).as_str(), rendered(&b));
+    }
 
     #[test]
     fn close_reasons_fit_a_control_frame_on_a_character_boundary() {
