@@ -23,6 +23,10 @@ use crate::service::ConnInfo;
 /// Each socket's read buffer, octets: small, since most sockets are idle most of the time and a
 /// request is a few hundred octets (a message up to the limit still fits: the buffer grows).
 const READ_BUFFER_BYTES: usize = 4096;
+/// Frames queued for one socket are written together up to this many octets (a flush writes
+/// whatever is buffered): the events one wake-up finds go out in one write, and an idle socket's
+/// buffer stays empty.
+const WRITE_BUFFER_BYTES: usize = 8192;
 
 /// `GET /ws`: checks the opening handshake, answers 101 and starts the socket's session on the
 /// upgraded connection; or refuses with 400, 405 or 426 (RFC 6455 §4.2.2).
@@ -59,7 +63,7 @@ pub async fn upgrade(State(settings): State<Arc<Web>>, mut request: Request) -> 
         let config = &settings.config;
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
-            .write_buffer_size(0)
+            .write_buffer_size(WRITE_BUFFER_BYTES)
             .max_message_size(Some(config.ws_message_bytes_max))
             .max_frame_size(Some(config.ws_message_bytes_max));
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
