@@ -24,10 +24,11 @@ const TAG_CAPS: u32 = cap::SERVER_TIME | cap::MESSAGE_TAGS | cap::ACCOUNT_TAG;
 /// [`TAG_CAPS`], newest last, at most [`RENDERED_MAX`]: a fan-out renders each message about once
 /// per thread and capability set instead of once per member (members' outboxes are drained in
 /// interleaved order, hence more than one message). Keyed by the front-end's shared state (its
-/// address), the message id and the capability bits.
+/// address), the message itself (the hub's one `Arc` of it, kept alive by the entry, so the key
+/// cannot be reused) and the capability bits.
 struct Rendered {
     shared: usize,
-    id: String,
+    message: Arc<ChatMessage>,
     caps: u32,
     bytes: Vec<u8>,
 }
@@ -215,7 +216,10 @@ impl Session {
                 }
                 let (shared, caps) = (Arc::as_ptr(&self.shared) as usize, self.caps & TAG_CAPS);
                 let cached = RENDERED.with_borrow(|recent| {
-                    let hit = recent.iter().rev().find(|r| r.caps == caps && r.shared == shared && r.id == m.id)?;
+                    let hit = recent
+                        .iter()
+                        .rev()
+                        .find(|r| r.caps == caps && r.shared == shared && Arc::ptr_eq(&r.message, m))?;
                     out.extend_from_slice(&hit.bytes);
                     Some(())
                 });
@@ -226,7 +230,12 @@ impl Session {
                         if recent.len() == RENDERED_MAX {
                             recent.pop_front();
                         }
-                        recent.push_back(Rendered { shared, id: m.id.clone(), caps, bytes: out[start..].to_vec() });
+                        recent.push_back(Rendered {
+                            shared,
+                            message: Arc::clone(m),
+                            caps,
+                            bytes: out[start..].to_vec(),
+                        });
                     });
                 }
                 return;
