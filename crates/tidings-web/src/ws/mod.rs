@@ -27,9 +27,9 @@ use crate::service::ConnInfo;
 /// fan-out's instructions.
 const READ_BUFFER_BYTES: usize = 1024;
 /// Frames queued for one socket are written together up to this many octets (a flush writes
-/// whatever is buffered): the events one wake-up finds go out in one write, and an idle socket's
-/// buffer stays empty.
-const WRITE_BUFFER_BYTES: usize = 8192;
+/// whatever is buffered), so the events one wake-up finds take few writes. The library never
+/// shrinks this buffer: it stays small, since every socket keeps its capacity for life.
+const WRITE_BUFFER_BYTES: usize = 2048;
 
 /// `GET /ws`: checks the opening handshake, answers 101 and starts the socket's session on the
 /// upgraded connection; or refuses with 400, 405 or 426 (RFC 6455 §4.2.2).

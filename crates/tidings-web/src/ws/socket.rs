@@ -1,15 +1,17 @@
 //! The loop of one WebSocket: reads frames and hands text to the [`Session`], delivers the hub's
 //! events from the connection's outbox, pings, keeps the timeouts, and closes (RFC 6455 §7).
 //!
-//! Sending waits for the client: a frame is written whole before the next is taken, each write
-//! bounded by `[web] ws_write_timeout_secs`, and the connection reads no new request while a
+//! Sending waits for the client: the frames one wake-up found are written before anything else
+//! is done, each step (a frame taken into the write buffer, the flush) bounded by
+//! `[web] ws_write_timeout_secs`, and the connection reads no new request while a
 //! reply is pending, so a client that sends without reading is held back by its own socket.
 //! Events that pile up meanwhile wait in the bounded outbox; past its limit the client is a slow
 //! consumer and the socket is closed with 1008.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -20,6 +22,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::debug;
 
 use tidings_chat::{Event, Received};
+use tidings_core::ChatMessage;
 use tidings_net::Shutdown;
 
 use super::api::{ErrorCode, Outgoing};
@@ -91,49 +94,71 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
     matches!(tokio::time::timeout(timeout, ws.send(frame)).await, Ok(Ok(())))
 }
 
+/// Frames a socket's pending list keeps room for between wake-ups (a larger one is let go).
+const FRAMES_KEPT: usize = 16;
+
 /// Room messages recently rendered on this thread as `message` frames, newest last, at most
 /// [`RENDERED_MAX`]: every member of a room gets the same frame, so a fan-out serializes each
-/// message about once per thread instead of once per member, and the members share its octets.
+/// message about once per thread instead of once per member. Keyed by the message itself (the
+/// hub's one `Arc` of it, kept alive by the entry, so the key cannot be reused).
 const RENDERED_MAX: usize = 64;
 
+type RenderedFrame = (Arc<ChatMessage>, Utf8Bytes);
+
 thread_local! {
-    static RENDERED: std::cell::RefCell<std::collections::VecDeque<(String, Utf8Bytes)>> = const {
+    static RENDERED: std::cell::RefCell<std::collections::VecDeque<RenderedFrame>> = const {
         std::cell::RefCell::new(std::collections::VecDeque::new())
     };
 }
 
 /// The `message` frame of room message `m` (see [`RENDERED`]).
-fn message_frame(m: &tidings_core::ChatMessage) -> Utf8Bytes {
-    if let Some(frame) =
-        RENDERED.with_borrow(|recent| recent.iter().rev().find(|(id, _)| *id == m.id).map(|(_, f)| f.clone()))
-    {
+fn message_frame(m: &Arc<ChatMessage>) -> Utf8Bytes {
+    let cached =
+        RENDERED.with_borrow(|recent| recent.iter().rev().find(|(k, _)| Arc::ptr_eq(k, m)).map(|(_, f)| f.clone()));
+    if let Some(frame) = cached {
         return frame;
     }
-    let frame = Utf8Bytes::from(Outgoing::Message { message: m.into() }.to_json());
+    let frame = Utf8Bytes::from(Outgoing::Message { message: m.as_ref().into() }.to_json());
     RENDERED.with_borrow_mut(|recent| {
         if recent.len() == RENDERED_MAX {
             recent.pop_front();
         }
-        recent.push_back((m.id.clone(), frame.clone()));
+        recent.push_back((Arc::clone(m), frame.clone()));
     });
     frame
 }
 
-/// Sends `frames` (JSON texts) and flushes once, all within `timeout`: the events one wake-up
-/// found go out in one write instead of one write (and one timer) each. False when the client is
-/// gone or takes them too slowly.
+/// Sends `frames` (JSON texts), then flushes: the frames of one wake-up share the socket's write
+/// buffer and go out in as few writes as it takes. Each step (a frame taken, the flush) may wait
+/// at most `timeout` for the client; a step the socket can take at once sets no timer. False when
+/// the client is gone or stalls that long.
 async fn send_all<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut WebSocketStream<S>,
     frames: impl Iterator<Item = Utf8Bytes>,
     timeout: Duration,
 ) -> bool {
-    let sent = async {
-        for frame in frames {
-            ws.feed(Message::Text(frame)).await?;
+    for frame in frames {
+        // A feed that is not ready at once has not taken its frame (readiness comes first), so
+        // the clone, cheap for shared octets, is what is sent, once.
+        let fed = match ws.feed(Message::Text(frame.clone())).now_or_never() {
+            Some(fed) => fed,
+            None => match tokio::time::timeout(timeout, ws.feed(Message::Text(frame))).await {
+                Ok(fed) => fed,
+                Err(_) => return false,
+            },
+        };
+        if fed.is_err() {
+            return false;
         }
-        ws.flush().await
+    }
+    let flushed = match ws.flush().now_or_never() {
+        Some(flushed) => flushed,
+        None => match tokio::time::timeout(timeout, ws.flush()).await {
+            Ok(flushed) => flushed,
+            Err(_) => return false,
+        },
     };
-    matches!(tokio::time::timeout(timeout, sent).await, Ok(Ok(())))
+    flushed.is_ok()
 }
 
 /// Runs the WebSocket until the client, the session, a timeout, a slow consumer or shutdown ends
@@ -161,6 +186,10 @@ where
         frames.extend(out.drain(..).map(|frame| Utf8Bytes::from(frame.to_json())));
         if !frames.is_empty() && !send_all(&mut ws, frames.drain(..), write_timeout).await {
             break 'session End::gone("Write error");
+        }
+        if frames.capacity() > FRAMES_KEPT {
+            // A burst's list is not kept for the socket's life.
+            frames = Vec::new();
         }
         if mail.is_none() && session.conn().is_some() {
             mail = session.watch_mail().await;
@@ -296,17 +325,18 @@ mod tests {
 
     #[test]
     fn a_cached_message_frame_is_what_the_event_renders_and_each_message_has_its_own() {
-        let (a, b) = (chat_message("01A", "one"), chat_message("01B", "two"));
-        let rendered = |m: &tidings_core::ChatMessage| {
-            let event = Event::Message(std::sync::Arc::new(m.clone()));
-            super::super::api::event(&event, 0).unwrap().to_json()
-        };
+        let (a, b) = (Arc::new(chat_message("01A", "one")), Arc::new(chat_message("01B", "two")));
+        let rendered =
+            |m: &Arc<ChatMessage>| super::super::api::event(&Event::Message(Arc::clone(m)), 0).unwrap().to_json();
         assert_eq!(message_frame(&a).as_str(), rendered(&a));
         assert_eq!(message_frame(&b).as_str(), rendered(&b));
         // A hit is the same frame again, not another message's.
         assert_eq!(message_frame(&a).as_str(), rendered(&a));
+        // Another message with the same id (ids are unique; the key does not rely on it).
+        let twin = Arc::new(chat_message("01A", "twin"));
+        assert_eq!(message_frame(&twin).as_str(), rendered(&twin));
         for i in 0..RENDERED_MAX + 1 {
-            message_frame(&chat_message(&format!("02{i}"), "filler"));
+            message_frame(&Arc::new(chat_message(&format!("02{i}"), "filler")));
         }
         assert!(RENDERED.with_borrow(|recent| recent.len()) == RENDERED_MAX, "the cache stays bounded");
         assert_eq!(message_frame(&b).as_str(), rendered(&b));
