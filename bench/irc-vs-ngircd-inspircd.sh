@@ -29,23 +29,30 @@ IDLE_MAX=${IDLE_MAX:-250000}
 SWEEP=${SWEEP:-$(dirname "$RESULTS")/sweep.tsv}
 : > "$SWEEP"
 FANOUT="$CONNECTIONS conns / $ROOMS channels"
-# InspIRCd takes about a second over each registration here (cause not found): many at once.
-REG="--parallel-registrations 250"
+# reg SERVER: registrations in progress at once. InspIRCd takes about a second over each here
+# (cause not found): many at once; ngircd drops connections that come 250 at once (its listen
+# backlog, it seems).
+reg() { if [ "$1" = inspircd ]; then echo "--parallel-registrations 250"; else echo "--parallel-registrations 50"; fi; }
 
 # Every connection is a descriptor, on both sides: take what the hard limit allows (only an
 # administrator can raise the hard limit itself).
-ulimit -Hn "$((IDLE_MAX + 1000))" 2>/dev/null || true
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+want=$(( (IDLE_MAX > IDLE ? IDLE_MAX : IDLE) + 1000 ))
+[ "$(ulimit -Hn)" = unlimited ] || [ "$(ulimit -Hn)" -ge "$want" ] || ulimit -Hn "$want" 2>/dev/null || true
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+declare -A SATURATION  # server -> per-member rate of its best step that kept up
 
 # sweep SERVER ADDRESS: the fan-out at each rate of $RATES until the server falls behind; every
 # step goes to $SWEEP, the best step that kept up to the results as its saturation.
 sweep() {
-  local rate json best="" kept
+  local rate json best="" kept="" error
   for rate in $RATES; do
     echo "== IRC sweep on $1: $rate msg/s per member" >&2
     if ! json=$("$BIN" bench --json irc --server "$2" --connections "$CONNECTIONS" --rooms "$ROOMS" \
-      --rate "$rate" --duration "$SECS" $REG); then
-      printf '%s\t%s\t%s\n' "$1" "$rate" '{"failed": true}' >> "$SWEEP"
+      --rate "$rate" --duration "$SECS" $(reg "$1") 2> "$WORK/sweep.err"); then
+      error=$(tail -1 "$WORK/sweep.err")
+      echo "   failed: $error" >&2
+      printf '%s\t%s\t%s\n' "$1" "$rate" "$(python3 -c 'import json, sys; print(json.dumps({"failed": sys.argv[1]}))' "$error")" >> "$SWEEP"
+      kept=no
       break
     fi
     kept=$(echo "$json" | python3 -c '
@@ -59,16 +66,13 @@ print("yes" if r["missing"] == 0 and r["per_sec"] >= 0.95 * offered else "no")')
     best=$json
   done
   if [ -n "$best" ]; then
+    # Kept up at the highest rate of the sweep: its saturation is at least that much.
+    [ "$kept" = yes ] && best=$(echo "$best" | python3 -c 'import json, sys; r = json.load(sys.stdin); r["capped"] = True; print(json.dumps(r))')
+    SATURATION[$1]=$(echo "$best" | python3 -c 'import json, sys; print(json.load(sys.stdin)["rate_per_member"])')
     printf '%s\t%s\t%s\t%s\n' "IRC fan-out saturation, $FANOUT (deliveries/s at the highest rate kept up)" "$1" \
-      "tidings bench irc --server $2 --connections $CONNECTIONS --rooms $ROOMS --rate R --duration $SECS $REG, R in $RATES" \
+      "tidings bench irc --server $2 --connections $CONNECTIONS --rooms $ROOMS --rate R --duration $SECS $(reg "$1"), R in $RATES" \
       "$best" >> "$RESULTS"
   fi
-}
-
-# saturation SERVER: the per-member rate of SERVER's saturation step (empty if none kept up).
-saturation() {
-  grep -F "IRC fan-out saturation" "$RESULTS" | awk -F'\t' -v s="$1" '$2 == s {print $4}' | tail -1 |
-    python3 -c 'import json, sys; t = sys.stdin.read().strip(); print(json.loads(t)["rate_per_member"] if t else "")'
 }
 
 # half_load SERVER ADDRESS RATE LABEL: the fan-out at RATE msg/s per member; compared by p99.
@@ -76,9 +80,9 @@ half_load() {
   local json
   echo "== $4 on $1" >&2
   json=$("$BIN" bench --json irc --server "$2" --connections "$CONNECTIONS" --rooms "$ROOMS" --rate "$3" \
-    --duration "$SECS" $REG) || return 0
+    --duration "$SECS" $(reg "$1")) || return 0
   json=$(echo "$json" | python3 -c 'import json, sys; r = json.load(sys.stdin); r["compare"] = "p99"; print(json.dumps(r))')
-  printf '%s\t%s\t%s\t%s\n' "$4" "$1" "tidings bench irc --server $2 --connections $CONNECTIONS --rooms $ROOMS --rate $3 --duration $SECS $REG" "$json" >> "$RESULTS"
+  printf '%s\t%s\t%s\t%s\n' "$4" "$1" "tidings bench irc --server $2 --connections $CONNECTIONS --rooms $ROOMS --rate $3 --duration $SECS $(reg "$1")" "$json" >> "$RESULTS"
   echo "   $(echo "$json" | python3 -c 'import json, sys; r = json.load(sys.stdin); print("%.0f deliveries/s, p50 %s p99 %s ms" % (r["per_sec"], r["latency_ms"]["p50"], r["latency_ms"]["p99"]))')" >&2
 }
 
@@ -106,10 +110,14 @@ DNS = no
 Ident = no
 PAM = no
 CONF
-ngircd --nodaemon -f "$NG/ngircd.conf" > "$NG/log" 2>&1 &
-NGPID=$!
-PIDS+=("$NGPID")
-wait_port 16668
+# start_ngircd: sets NGPID.
+start_ngircd() {
+  ngircd --nodaemon -f "$NG/ngircd.conf" >> "$NG/log" 2>&1 &
+  NGPID=$!
+  PIDS+=("$NGPID")
+  wait_port 16668
+}
+
 # --- InspIRCd ---
 IN="$WORK/inspircd"
 mkdir -p "$IN"
@@ -127,15 +135,27 @@ cat > "$IN/inspircd.conf" <<CONF
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="$IN/log">
 CONF
 chown irc "$IN/inspircd.conf" 2>/dev/null || true
-inspircd --nofork --runasroot --config="$IN/inspircd.conf" > "$IN/out" 2>&1 &
-INPID=$!
-PIDS+=("$INPID")
-wait_port 16669 || { cat "$IN/out" >&2; exit 1; }
+# start_inspircd: sets INPID.
+start_inspircd() {
+  inspircd --nofork --runasroot --config="$IN/inspircd.conf" >> "$IN/out" 2>&1 &
+  INPID=$!
+  PIDS+=("$INPID")
+  wait_port 16669 || { cat "$IN/out" >&2; return 1; }
+}
+
+# stop PID: ends a server (one that already died is fine).
+stop() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+start_ngircd
+start_inspircd
 
 for server in ngircd:127.0.0.1:16668 inspircd:127.0.0.1:16669 tidings:127.0.0.1:16667; do
   name=${server%%:*} address=${server#*:}
   measure "IRC fan-out $FANOUT, $RATE msg/s each (deliveries/s)" "$name" \
-    irc --server "$address" --connections "$CONNECTIONS" --rooms "$ROOMS" --rate "$RATE" --duration "$SECS" $REG
+    irc --server "$address" --connections "$CONNECTIONS" --rooms "$ROOMS" --rate "$RATE" --duration "$SECS" $(reg "$name")
   sweep "$name" "$address"
 done
 
@@ -145,7 +165,7 @@ done
 measure "WebSocket chat fan-out $CONNECTIONS conns / $ROOMS rooms, $RATE msg/s each (deliveries/s)" tidings \
   ws --server 127.0.0.1:18080 --connections "$CONNECTIONS" --rooms "$ROOMS" --rate "$RATE" --duration "$SECS"
 
-peer_rate=$(printf '%s\n%s\n' "$(saturation ngircd)" "$(saturation inspircd)" | grep . | sort -g | tail -1 || true)
+peer_rate=$(printf '%s\n%s\n' "${SATURATION[ngircd]:-}" "${SATURATION[inspircd]:-}" | { grep . || true; } | sort -g | tail -1)
 if [ -n "$peer_rate" ]; then
   half=$(python3 -c "print($peer_rate / 2)")
   label="IRC fan-out at half the better peer's saturation ($half msg/s per member), latency"
@@ -154,15 +174,20 @@ if [ -n "$peer_rate" ]; then
   done
 fi
 
+# Memory per idle connection, each server restarted first so that memory the loads above left in
+# its allocator does not absorb the new connections.
+stop "$TIDINGS_PID"; stop "$NGPID"; stop "$INPID"
+start_tidings
+start_ngircd
+start_inspircd
 idle_label="IRC idle registered connections (octets per connection)"
 measure "$idle_label" tidings idle --irc --server 127.0.0.1:16667 --pid "$TIDINGS_PID" --connections "$IDLE" --sources 8
 measure "$idle_label" ngircd idle --irc --server 127.0.0.1:16668 --pid "$NGPID" --connections "$IDLE" --sources 8
 measure "$idle_label" inspircd idle --irc --server 127.0.0.1:16669 --pid "$INPID" --connections "$IDLE" --sources 8 --parallel 250
 
 # tidings alone at as many idle connections as the open files limit allows (both this script's
-# generator and the server need one descriptor per connection), up to $IDLE_MAX. Restarted, so the
-# figure is not helped by memory the loads above left in the allocator.
-kill "$TIDINGS_PID"; wait "$TIDINGS_PID" 2>/dev/null || true
+# generator and the server need one descriptor per connection), up to $IDLE_MAX; restarted again.
+stop "$TIDINGS_PID"
 start_tidings
 most=$(( $(ulimit -n) - 500 ))
 [ "$most" -lt "$IDLE_MAX" ] || most=$IDLE_MAX
