@@ -596,3 +596,31 @@ async fn chat_history_pages_in_delivery_order_and_survives_reopening() {
     assert!(store.history(&room, q(None, unknown, 10)).await.unwrap().is_empty());
     assert_eq!(store.rooms().await.unwrap().len(), 1);
 }
+
+#[test]
+fn statements_are_not_prepared_again_for_new_parameter_values() {
+    let dir = temp_dir("reprepare");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut conn = schema::open(&dir.join("0000.db"), 1000).unwrap();
+    schema::migrate(&mut conn).unwrap();
+    for (id, address) in [(1, "a@example.org"), (2, "b@example.org")] {
+        conn.execute(
+            "INSERT INTO accounts (id, address, local_part, domain, password_hash, created_at) VALUES (?1, ?2, '', '', '', 0)",
+            params![id, address],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext) VALUES (?1, 'INBOX', 1, 1)",
+            params![id],
+        )
+        .unwrap();
+    }
+    for (address, name) in [("a@example.org", "INBOX"), ("b@example.org", "INBOX"), ("a@example.org", "Sent")] {
+        mailbox_id(&conn, address, name).unwrap();
+        mailbox_status(&conn, address, name).unwrap();
+    }
+    let sql =
+        "SELECT b.id FROM mailboxes b JOIN accounts a ON b.account_id = a.id WHERE a.address = ?1 AND b.name = ?2";
+    let statement = conn.prepare_cached(sql).unwrap();
+    assert_eq!(statement.get_status(rusqlite::StatementStatus::RePrepare), 0);
+}
