@@ -2,9 +2,11 @@
 //! directory and the store.
 //!
 //! Every change a session asks for is an op through the account's shard (so it is replicated and
-//! durable before the tagged OK), and every session of an account watches the account's changes:
-//! a delivery over SMTP, a deletion over POP3 or a flag set by another IMAP session becomes a
-//! notice, which the session turns into EXISTS, EXPUNGE and FETCH responses where RFC 9051 allows.
+//! durable before the tagged OK; a STORE's flags are committed, and under the default
+//! `[store] fsync_flag_changes = false` synced with a later commit), and every session of an
+//! account watches the account's changes: a delivery over SMTP, a deletion over POP3 or a flag set
+//! by another IMAP session becomes a notice, which the session turns into EXISTS, EXPUNGE and
+//! FETCH responses where RFC 9051 allows.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -31,6 +31,15 @@ pub struct StoreConfig {
     /// How long a writer waits for a database lock held by another process (such as
     /// `tidings account add` while the server runs), in milliseconds. Default 5,000.
     pub busy_timeout_ms: u64,
+    /// Whether a commit that only changes message flags (IMAP STORE, the `\Seen` a FETCH sets,
+    /// webmail's read and flag marks) waits for fsync like every other commit. Default `false`:
+    /// such a commit is written to the WAL without fsync (SQLite `synchronous=NORMAL`), and the
+    /// next commit that does wait (any delivery, append, expunge, account or chat change) or the
+    /// next checkpoint makes it durable along with its own. A power loss or kernel crash (not a
+    /// crash of tidings alone) may then lose the flag changes of the last moments; the database
+    /// stays consistent, and mail accepted with `250` or an APPEND's OK is never lost. `true`
+    /// makes every commit wait.
+    pub fsync_flag_changes: bool,
 }
 
 impl Default for StoreConfig {
@@ -44,6 +53,7 @@ impl Default for StoreConfig {
             log_retain_bytes: 256 << 20,
             readers_per_shard: 4,
             busy_timeout_ms: 5_000,
+            fsync_flag_changes: false,
         }
     }
 }

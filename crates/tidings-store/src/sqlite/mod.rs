@@ -83,6 +83,7 @@ impl SqliteStore {
                 batch_bytes_max: config.batch_bytes_max,
                 log_retain_ops: config.log_retain_ops,
                 log_retain_bytes: config.log_retain_bytes,
+                fsync_flag_changes: config.fsync_flag_changes,
             };
             let handle = std::thread::Builder::new()
                 .name(format!("shard-{id}-writer"))
