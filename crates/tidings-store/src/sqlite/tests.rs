@@ -624,3 +624,22 @@ fn statements_are_not_prepared_again_for_new_parameter_values() {
     let statement = conn.prepare_cached(sql).unwrap();
     assert_eq!(statement.get_status(rusqlite::StatementStatus::RePrepare), 0);
 }
+
+#[tokio::test]
+async fn a_read_that_fails_halfway_leaves_no_snapshot_behind() {
+    let config = StoreConfig { shards: 1, readers_per_shard: 1, ..StoreConfig::default() };
+    let store = SqliteStore::open(&temp_dir("snapshot"), &config).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let count = |conn: &Connection| conn.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get::<_, i64>(0));
+    let failed = store
+        .read(ShardId(0), move |conn| {
+            count(conn)?;
+            conn.query_row("SELECT no_such_column FROM accounts", [], |r| r.get::<_, i64>(0))
+        })
+        .await;
+    assert!(failed.is_err());
+    // The one pooled connection sees what was committed since.
+    store.apply(&addr("tb@example.org"), create("tb@example.org")).await.unwrap();
+    assert_eq!(store.read(ShardId(0), count).await, Ok(2));
+}
