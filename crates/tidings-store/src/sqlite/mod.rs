@@ -99,6 +99,7 @@ impl SqliteStore {
                     idle: Mutex::new(Vec::new()),
                     idle_max: config.readers_per_shard,
                     busy_timeout_ms: config.busy_timeout_ms,
+                    mmap_bytes: config.reader_mmap_bytes,
                     permits: tokio::sync::Semaphore::new(config.readers_per_shard),
                 }),
                 writer: Some(handle),
@@ -620,6 +621,8 @@ struct ReaderPool {
     idle: Mutex<Vec<Connection>>,
     idle_max: usize,
     busy_timeout_ms: u64,
+    /// `mmap_size` of each connection.
+    mmap_bytes: u64,
     permits: tokio::sync::Semaphore,
 }
 
@@ -631,6 +634,8 @@ impl ReaderPool {
             None => {
                 let conn = schema::open(&self.path, self.busy_timeout_ms).map_err(db_error)?;
                 conn.pragma_update(None, "query_only", "ON").map_err(db_error)?;
+                let mmap_bytes = i64::try_from(self.mmap_bytes).unwrap_or(i64::MAX);
+                conn.pragma_update(None, "mmap_size", mmap_bytes).map_err(db_error)?;
                 conn
             }
         };

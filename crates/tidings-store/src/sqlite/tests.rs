@@ -87,6 +87,23 @@ async fn delivered_octets_come_back_exactly_with_increasing_uids() {
     assert_eq!(store.message(&ta, INBOX, 1).await.unwrap().unwrap(), &first[..]);
 }
 
+#[tokio::test]
+async fn mapped_reads_see_what_is_in_the_database_file_and_in_the_wal() {
+    let dir = temp_dir("mmap");
+    let config = StoreConfig { shards: 1, reader_mmap_bytes: 1 << 20, ..StoreConfig::default() };
+    let ta = addr("ta@example.org");
+    {
+        let store = SqliteStore::open(&dir, &config).unwrap();
+        store.apply(&ta, create("ta@example.org")).await.unwrap();
+        store.apply(&ta, deliver(&["ta@example.org"], b"one\r\n")).await.unwrap();
+    } // closed: checkpointed into the database file
+    let store = SqliteStore::open(&dir, &config).unwrap();
+    store.apply(&ta, deliver(&["ta@example.org"], b"two\r\n")).await.unwrap();
+    let read = store.messages(&ta, INBOX, vec![1, 2], true).await.unwrap().unwrap();
+    let octets: Vec<_> = read.iter().map(|m| m.content.clone().unwrap()).collect();
+    assert_eq!(octets, [&b"one\r\n"[..], &b"two\r\n"[..]]);
+}
+
 /// (blobs, sum of their references) in shard 0.
 fn blobs(store: &SqliteStore) -> (i64, i64) {
     let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
