@@ -438,7 +438,16 @@ impl Store for SqliteStore {
     ) -> Result<Option<MailboxSync>, StoreError> {
         let (key, name) = (address.to_string(), canonical(mailbox));
         self.read(self.map.shard_of(address), move |conn| {
-            let Some((id, status)) = mailbox_status(conn, &key, &name)? else { return Ok(None) };
+            let Some((id, uidvalidity, uidnext, highest_modseq)) = conn
+                .prepare_cached(
+                    "SELECT b.id, b.uidvalidity, b.uidnext, b.highest_modseq FROM mailboxes b
+                     JOIN accounts a ON b.account_id = a.id WHERE a.address = ?1 AND b.name = ?2",
+                )?
+                .query_row(params![key, name], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?)))
+                .optional()?
+            else {
+                return Ok(None);
+            };
             let uids = conn
                 .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?
                 .query_map(params![id], |r| r.get(0))?
@@ -447,7 +456,7 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid"))?
                 .query_map(params![id, since_modseq as i64], meta_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Some(MailboxSync { status, uids, changed }))
+            Ok(Some(MailboxSync { uidvalidity, uidnext, highest_modseq: highest_modseq as u64, uids, changed }))
         })
         .await
     }

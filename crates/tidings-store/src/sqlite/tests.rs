@@ -448,7 +448,7 @@ async fn append_store_copy_move_and_expunge_keep_uids_flags_and_modseqs_straight
     let Ok(Outcome::FlagsSet(changed)) = store.apply(&ta, set).await else { panic!() };
     assert_eq!(changed.iter().map(|m| (m.uid, m.modseq, m.size)).collect::<Vec<_>>(), vec![(1, 3, 3), (2, 3, 3)]);
     let sync = store.sync(&ta, "Drafts", 2).await.unwrap().unwrap();
-    assert_eq!((sync.uids, sync.changed.len(), sync.status.highest_modseq), (vec![1, 2], 2, 3));
+    assert_eq!((sync.uids, sync.changed.len(), sync.highest_modseq), (vec![1, 2], 2, 3));
 
     let copy = |remove| Op::Copy {
         address: ta.clone(),
