@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 
@@ -102,48 +102,69 @@ impl Writer {
         let fsync = self.limits.fsync_flag_changes || batch.iter().any(|request| !is_flag_change(&request.op));
         self.set_synchronous_full(fsync)?;
         let known_log_bytes = self.log_bytes.take();
-        let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        run(&self.conn, "BEGIN IMMEDIATE")?;
+        let done = self.apply_batch(batch, known_log_bytes).and_then(|done| run(&self.conn, "COMMIT").map(|()| done));
+        match done {
+            Ok((results, log_bytes)) => {
+                self.log_bytes = Some(log_bytes);
+                Ok(results)
+            }
+            Err(e) => {
+                if !self.conn.is_autocommit() {
+                    let _ = run(&self.conn, "ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The body of [`Writer::commit_batch`]'s transaction: each op in a savepoint of its own,
+    /// then the log pruned; the results and the octets the log then stands for.
+    fn apply_batch(
+        &self,
+        batch: &[WriteRequest],
+        known_log_bytes: Option<u64>,
+    ) -> rusqlite::Result<(Vec<Result<Outcome, StoreError>>, u64)> {
+        let conn = &self.conn;
         // Read inside the write lock: another process (the account CLI) may have appended meanwhile.
-        // Cached statements: a batch under a steady trickle of ops is often one op, and parsing the
-        // SQL again for each batch showed in profiles.
-        let mut seq: i64 = tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM oplog")?.query_row([], |r| r.get(0))?;
+        let mut seq: i64 =
+            conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM oplog")?.query_row([], |r| r.get(0))?;
         let mut log_bytes = match known_log_bytes {
             Some(bytes) => bytes,
-            None => tx
+            None => conn
                 .prepare_cached("SELECT COALESCE(SUM(size), 0) FROM oplog")?
                 .query_row([], |r| r.get::<_, i64>(0))? as u64,
         };
         let mut results = Vec::with_capacity(batch.len());
         for request in batch {
-            let sp = tx.savepoint()?;
-            match apply(&sp, &request.op) {
+            run(conn, "SAVEPOINT op")?;
+            match apply(conn, &request.op) {
                 Ok(Applied { outcome, blob }) => {
                     seq += 1;
-                    log_bytes += append_log(&sp, seq, &request.op, blob)?;
-                    sp.commit()?;
+                    log_bytes += append_log(conn, seq, &request.op, blob)?;
+                    run(conn, "RELEASE op")?;
                     results.push(Ok(outcome));
                 }
                 Err(ApplyError::Refused(e)) => {
-                    drop(sp); // rolls the savepoint back
+                    run(conn, "ROLLBACK TO op")?;
+                    run(conn, "RELEASE op")?;
                     results.push(Err(e));
                 }
                 Err(ApplyError::Sql(e)) => {
                     // A database error in one op (a value out of range, say) fails that op
                     // alone; if the transaction itself is gone (I/O error, disk full), the
                     // whole batch fails.
-                    let mut sp = sp;
-                    if sp.rollback().is_err() || sp.is_autocommit() {
+                    if run(conn, "ROLLBACK TO op").is_err() || conn.is_autocommit() {
                         return Err(e);
                     }
+                    run(conn, "RELEASE op")?;
                     warn!(shard = %self.shard, op = request.op.kind(), error = %e, "op failed; the rest of its batch goes on");
                     results.push(Err(StoreError::Database(e.to_string())));
                 }
             }
         }
-        prune_log(&tx, seq, &self.limits, &mut log_bytes)?;
-        tx.commit()?;
-        self.log_bytes = Some(log_bytes);
-        Ok(results)
+        prune_log(conn, seq, &self.limits, &mut log_bytes)?;
+        Ok((results, log_bytes))
     }
 
     /// Sets `synchronous` to `FULL` (fsync at commit) or `NORMAL` (none) for the next
@@ -155,6 +176,13 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Runs one statement without results (BEGIN, SAVEPOINT, RELEASE, COMMIT…) from the connection's
+/// statement cache: a batch under a steady trickle of ops is often one op, and parsing these again
+/// for every batch (as `rusqlite::Transaction` and `Savepoint` do) showed in profiles.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// Ops that only change message flags: they may commit without fsync.
