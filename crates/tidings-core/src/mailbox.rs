@@ -60,11 +60,16 @@ pub struct MailboxSnapshot {
     pub messages: Vec<MessageMeta>,
 }
 
-/// What changed in a mailbox since a modification sequence.
+/// What changed in a mailbox since a modification sequence. It leaves out the counts of
+/// [`MailboxStatus`] (unseen messages, octets), which take a pass over every message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MailboxSync {
-    /// Its status now.
-    pub status: MailboxStatus,
+    /// UIDVALIDITY now (RFC 9051 §2.3.1.1).
+    pub uidvalidity: u32,
+    /// The UID the next message will get.
+    pub uidnext: u32,
+    /// The mailbox's highest modification sequence now (RFC 7162).
+    pub highest_modseq: u64,
     /// Every UID present now, ascending (expunged ones are those missing).
     pub uids: Vec<u32>,
     /// Messages changed or added after the given modification sequence, ascending UID.

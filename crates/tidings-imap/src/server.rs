@@ -2,9 +2,11 @@
 //! directory and the store.
 //!
 //! Every change a session asks for is an op through the account's shard (so it is replicated and
-//! durable before the tagged OK), and every session of an account watches the account's changes:
-//! a delivery over SMTP, a deletion over POP3 or a flag set by another IMAP session becomes a
-//! notice, which the session turns into EXISTS, EXPUNGE and FETCH responses where RFC 9051 allows.
+//! durable before the tagged OK; a STORE's flags are committed, and under the default
+//! `[store] fsync_flag_changes = false` synced with a later commit), and every session of an
+//! account watches the account's changes: a delivery over SMTP, a deletion over POP3 or a flag set
+//! by another IMAP session becomes a notice, which the session turns into EXISTS, EXPUNGE and
+//! FETCH responses where RFC 9051 allows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,7 +145,13 @@ impl Service for ImapService {
             transcript: tracing::enabled!(target: "tidings::transcript", tracing::Level::DEBUG),
         };
         let mut session = Session::new(config);
-        let mut handler = ImapHandler { service: Arc::clone(&self), account: None, changes: None, peer: conn.peer };
+        let mut handler = ImapHandler {
+            service: Arc::clone(&self),
+            account: None,
+            changes: None,
+            heard: Heard::default(),
+            peer: conn.peer,
+        };
         tidings_net::drive(conn, &mut session, &mut handler, &s.drive).await;
     }
 }
@@ -153,18 +161,27 @@ struct ImapHandler {
     service: Arc<ImapService>,
     /// The logged-in account.
     account: Option<Address>,
-    /// The account's change counter, once logged in.
+    /// The account's change counter, once logged in: the store adds one for every committed
+    /// op that touched the account.
     changes: Option<watch::Receiver<u64>>,
+    /// What the session has heard of the counter.
+    heard: Heard,
     peer: std::net::SocketAddr,
 }
 
 impl Handler<Session> for ImapHandler {
     fn next_notice(&mut self) -> impl Future<Output = Notice> + Send {
+        let due = self.heard.take_due();
         let changes = self.changes.as_mut();
+        let heard = &mut self.heard;
         async move {
+            if due {
+                return Notice::Changed;
+            }
             if let Some(changes) = changes
                 && changes.changed().await.is_ok()
             {
+                heard.told(*changes.borrow_and_update());
                 return Notice::Changed;
             }
             // Not logged in, or the store is gone: no news will come.
@@ -228,7 +245,10 @@ impl Handler<Session> for ImapHandler {
             Request::Store { mailbox, uids, change, flags } => {
                 let op = Op::SetFlags { address: account.clone(), mailbox, uids, change, flags };
                 Response::Stored(match apply(op).await {
-                    Ok(Outcome::FlagsSet(changed)) => Ok(changed),
+                    Ok(Outcome::FlagsSet(changed)) => {
+                        self.own_change_committed();
+                        Ok(changed)
+                    }
                     Ok(other) => Err(unexpected(other)),
                     Err(e) => Err(mailbox_error(e)),
                 })
@@ -254,12 +274,21 @@ impl Handler<Session> for ImapHandler {
 }
 
 impl ImapHandler {
+    /// After a flag change of this session's own was committed: see [`Heard::own_op`].
+    fn own_change_committed(&mut self) {
+        if let Some(changes) = &mut self.changes {
+            self.heard.own_op(*changes.borrow_and_update());
+        }
+    }
+
     async fn login(&mut self, user: &str, password: &str) -> AuthVerdict {
         let settings = &self.service.settings;
         match settings.directory.authenticate(user, password).await {
             Ok(account) => {
                 info!(peer = %self.peer, account = %account.address, "imap: logged in");
-                self.changes = Some(settings.directory.store().watch(&account.address));
+                let changes = settings.directory.store().watch(&account.address);
+                self.heard.told(*changes.borrow());
+                self.changes = Some(changes);
                 let name = account.address.to_string();
                 self.account = Some(account.address);
                 AuthVerdict::Ok { account: name }
@@ -274,6 +303,40 @@ impl ImapHandler {
                 AuthVerdict::TempFail
             }
         }
+    }
+}
+
+/// What a session has heard of its account's change counter (which the store raises by one for
+/// every committed op that touched the account, before the op's submitter hears back).
+#[derive(Debug, Default)]
+struct Heard {
+    /// The value the session has been told of, or has accounted for by its own op.
+    seen: u64,
+    /// A change the session has not been told of was taken off the counter along with its own
+    /// op: a notice is due at once.
+    due: bool,
+}
+
+impl Heard {
+    /// A notice told the session of the changes up to `now`.
+    fn told(&mut self, now: u64) {
+        self.seen = now;
+    }
+
+    /// The counter reads `now` after a flag change of the session's own was committed. Its
+    /// answer (every message's new flags) tells the session all it did, so when it is the only
+    /// change since the session last heard (`now` is one more), no notice is due for it, and
+    /// the session's next command needs no sync of the mailbox; anything else stays a notice.
+    fn own_op(&mut self, now: u64) {
+        if now != self.seen.wrapping_add(1) {
+            self.due = true;
+        }
+        self.seen = now;
+    }
+
+    /// Whether a notice is due at once; it is then no longer.
+    fn take_due(&mut self) -> bool {
+        std::mem::take(&mut self.due)
     }
 }
 
@@ -305,4 +368,27 @@ fn mailbox_error(e: StoreError) -> MailboxError {
 fn unexpected(outcome: Outcome) -> MailboxError {
     warn!(?outcome, "imap: the store answered with an outcome of another op");
     MailboxError::TryLater
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Heard;
+
+    #[test]
+    fn an_own_flag_change_alone_needs_no_notice_and_anything_more_does() {
+        let mut heard = Heard::default();
+        heard.told(5);
+        heard.own_op(6);
+        assert!(!heard.take_due(), "only our own op");
+        // Another op landed before or after ours: the session must sync.
+        heard.own_op(8);
+        assert!(heard.take_due());
+        assert!(!heard.take_due(), "told once");
+        heard.own_op(9);
+        assert!(!heard.take_due());
+        // A change the session was told of, then its own op.
+        heard.told(12);
+        heard.own_op(13);
+        assert!(!heard.take_due());
+    }
 }

@@ -6,7 +6,10 @@
 //! State changes only through [`Store::submit`]: a typed [`Op`] goes to the shard that owns the data,
 //! where one writer applies it, appends it to the shard's op log in the same transaction, and
 //! commits. The writer takes every op waiting in its queue into one transaction, so many concurrent
-//! deliveries cost one fsync (group commit). A submit resolves only once its op is durable.
+//! deliveries cost one fsync (group commit). A submit resolves only once its op is durable, with
+//! one configurable exception: a batch of flag changes alone commits without fsync unless
+//! [`StoreConfig::fsync_flag_changes`] is set, and is durable once a later commit or checkpoint
+//! of its shard has synced.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), tidings_store::StoreError> {
@@ -127,7 +130,9 @@ impl StoreError {
     }
 }
 
-/// An op accepted into a shard's queue; resolves when it is durable (or failed).
+/// An op accepted into a shard's queue; resolves when it is durable (or failed): committed and
+/// synced, except an [`Op::SetFlags`] under `fsync_flag_changes = false`, which resolves once
+/// committed (see [`StoreConfig::fsync_flag_changes`]).
 #[must_use = "an op is only known durable once its Pending resolves"]
 pub struct Pending(oneshot::Receiver<Result<Outcome, StoreError>>);
 
@@ -147,7 +152,7 @@ pub trait Store: Send + Sync + 'static {
     fn shard_map(&self) -> ShardMap;
 
     /// Queues `op` on `shard`, waiting while the shard's queue is full. The returned [`Pending`]
-    /// resolves once the op is durable.
+    /// resolves once the op is durable (a flag change: committed, see [`Pending`]).
     ///
     /// # Errors
     /// [`StoreError::Closed`] when the store is shutting down.

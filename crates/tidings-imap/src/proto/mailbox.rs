@@ -133,7 +133,7 @@ impl Selected {
     /// Takes in what changed since `highest_modseq`: flags of known messages (marked to be
     /// reported if they differ), new messages (appended), and messages gone (marked expunged).
     pub(crate) fn apply_sync(&mut self, sync: MailboxSync) {
-        let MailboxSync { status, mut uids, changed } = sync;
+        let MailboxSync { uidnext, highest_modseq, mut uids, changed, .. } = sync;
         uids.sort_unstable();
         uids.dedup();
         for slot in &mut self.messages {
@@ -167,11 +167,11 @@ impl Selected {
             self.note_keywords(&meta.flags);
             self.messages.push(Slot { meta, expunged: false, flags_changed: false });
         }
-        self.uidnext = self.uidnext.max(status.uidnext);
+        self.uidnext = self.uidnext.max(uidnext);
         if let Some(last) = self.messages.last() {
             self.uidnext = self.uidnext.max(last.meta.uid.saturating_add(1));
         }
-        self.highest_modseq = self.highest_modseq.max(status.highest_modseq);
+        self.highest_modseq = self.highest_modseq.max(highest_modseq);
     }
 
     /// New metadata for the message at `index` (from a sync, a STORE, or a fetch); its flags
@@ -303,8 +303,13 @@ mod tests {
         let mut mailbox = mailbox(&[10, 20, 30]);
         let mut seen = meta(20);
         seen.flags.set(tidings_core::SystemFlag::Seen, true);
-        let status = MailboxStatus { uidnext: 51, uidvalidity: 7, highest_modseq: 9, ..Default::default() };
-        mailbox.apply_sync(MailboxSync { status, uids: vec![20, 30, 50], changed: vec![seen, meta(50)] });
+        mailbox.apply_sync(MailboxSync {
+            uidvalidity: 7,
+            uidnext: 51,
+            highest_modseq: 9,
+            uids: vec![20, 30, 50],
+            changed: vec![seen, meta(50)],
+        });
         assert_eq!(mailbox.count(), 4);
         assert!(mailbox.messages[0].expunged);
         assert!(mailbox.messages[1].flags_changed);

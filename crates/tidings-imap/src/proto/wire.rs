@@ -65,10 +65,15 @@ impl Wire {
         }
     }
 
-    /// Appends formatted text to the response being built.
+    /// Appends formatted text to the response being built; formatted straight into the output
+    /// unless the transcript (or a debug build's check for line ends) needs the text.
     pub(crate) fn fmt(&mut self, args: std::fmt::Arguments<'_>) {
         match args.as_str() {
             Some(text) => self.text(text),
+            None if self.transcript.is_none() && !cfg!(debug_assertions) => {
+                // Writing into a Vec cannot fail.
+                let _ = std::io::Write::write_fmt(&mut self.output, args);
+            }
             None => self.text(&args.to_string()),
         }
     }
@@ -79,9 +84,19 @@ impl Wire {
         if self.transcript.is_some() {
             let _ = write!(self.building, "{prefix}{{{}}} <{} octets>", data.len(), data.len());
         }
-        let header = format!("{prefix}{{{}}}\r\n", data.len());
-        self.output.extend_from_slice(header.as_bytes());
+        let _ = std::io::Write::write_fmt(&mut self.output, format_args!("{prefix}{{{}}}\r\n", data.len()));
         self.output.extend_from_slice(data);
+    }
+
+    /// Makes room for at least `bytes` more octets of output at once, so that a run of large
+    /// responses is not copied again at every doubling of the buffer.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.output.reserve(bytes);
+    }
+
+    /// Octets the output can take before it must grow.
+    pub(crate) fn spare_capacity(&self) -> usize {
+        self.output.capacity() - self.output.len()
     }
 
     /// Appends an IMAP `string`: quoted when every octet may be quoted, a literal otherwise.

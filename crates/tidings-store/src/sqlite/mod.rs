@@ -83,6 +83,7 @@ impl SqliteStore {
                 batch_bytes_max: config.batch_bytes_max,
                 log_retain_ops: config.log_retain_ops,
                 log_retain_bytes: config.log_retain_bytes,
+                fsync_flag_changes: config.fsync_flag_changes,
             };
             let handle = std::thread::Builder::new()
                 .name(format!("shard-{id}-writer"))
@@ -98,6 +99,7 @@ impl SqliteStore {
                     idle: Mutex::new(Vec::new()),
                     idle_max: config.readers_per_shard,
                     busy_timeout_ms: config.busy_timeout_ms,
+                    mmap_bytes: config.reader_mmap_bytes,
                     permits: tokio::sync::Semaphore::new(config.readers_per_shard),
                 }),
                 writer: Some(handle),
@@ -173,7 +175,8 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `read` on a pooled read connection of `shard`, on a blocking thread.
+    /// Runs `read` on a pooled read connection of `shard`, on a blocking thread, in one read
+    /// transaction (one snapshot).
     async fn read<T, F>(&self, shard: ShardId, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -240,28 +243,41 @@ impl SqliteStore {
         let (key, name) = (address.to_string(), canonical(mailbox));
         self.read(self.map.shard_of(address), move |conn| {
             let Some(id) = mailbox_id(conn, &key, &name)? else { return Ok(None) };
-            let mut meta = conn.prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 AND uid = ?2"))?;
-            let mut whole = conn.prepare_cached(
-                "SELECT o.data FROM messages m JOIN blobs o ON m.blob_id = o.id WHERE m.mailbox_id = ?1 AND m.uid = ?2",
-            )?;
-            // substr() on a BLOB counts octets, from 1.
-            let mut prefix = conn.prepare_cached(
-                "SELECT substr(o.data, 1, ?3) FROM messages m JOIN blobs o ON m.blob_id = o.id
-                 WHERE m.mailbox_id = ?1 AND m.uid = ?2",
-            )?;
+            // One statement per message, metadata and octets together.
+            let mut statement = match octets {
+                Octets::None | Octets::Prefix(0) => {
+                    conn.prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 AND uid = ?2"))?
+                }
+                Octets::Whole => conn.prepare_cached(&format!(
+                    "{META_COLUMNS_M}, o.data FROM messages m JOIN blobs o ON m.blob_id = o.id
+                     WHERE m.mailbox_id = ?1 AND m.uid = ?2"
+                ))?,
+                // substr() on a BLOB counts octets, from 1.
+                Octets::Prefix(_) => conn.prepare_cached(&format!(
+                    "{META_COLUMNS_M}, substr(o.data, 1, ?3) FROM messages m JOIN blobs o ON m.blob_id = o.id
+                     WHERE m.mailbox_id = ?1 AND m.uid = ?2"
+                ))?,
+            };
+            let content = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Option<Bytes>> {
+                Ok(match octets {
+                    Octets::None => None,
+                    Octets::Prefix(0) => Some(Bytes::new()),
+                    Octets::Whole | Octets::Prefix(_) => Some(Bytes::from(r.get::<_, Vec<u8>>(META_COLUMN_COUNT)?)),
+                })
+            };
+            let message = |r: &rusqlite::Row<'_>| Ok(StoredMessage { meta: meta_row(r)?, content: content(r)? });
             let mut found = Vec::with_capacity(uids.len());
             for uid in uids {
-                let Some(meta) = meta.query_row(params![id, uid], meta_row).optional()? else { continue };
-                let content = match octets {
-                    Octets::None => None,
-                    Octets::Whole => whole.query_row(params![id, uid], |r| r.get::<_, Vec<u8>>(0)).optional()?,
-                    Octets::Prefix(0) => Some(Vec::new()),
-                    Octets::Prefix(max) => {
+                let read = match octets {
+                    Octets::Prefix(max) if max > 0 => {
                         let max = i64::try_from(max).unwrap_or(i64::MAX);
-                        prefix.query_row(params![id, uid, max], |r| r.get::<_, Vec<u8>>(0)).optional()?
+                        statement.query_row(params![id, uid, max], message)
                     }
+                    _ => statement.query_row(params![id, uid], message),
                 };
-                found.push(StoredMessage { meta, content: content.map(Bytes::from) });
+                if let Some(stored) = read.optional()? {
+                    found.push(stored);
+                }
             }
             Ok(Some(found))
         })
@@ -422,7 +438,16 @@ impl Store for SqliteStore {
     ) -> Result<Option<MailboxSync>, StoreError> {
         let (key, name) = (address.to_string(), canonical(mailbox));
         self.read(self.map.shard_of(address), move |conn| {
-            let Some((id, status)) = mailbox_status(conn, &key, &name)? else { return Ok(None) };
+            let Some((id, uidvalidity, uidnext, highest_modseq)) = conn
+                .prepare_cached(
+                    "SELECT b.id, b.uidvalidity, b.uidnext, b.highest_modseq FROM mailboxes b
+                     JOIN accounts a ON b.account_id = a.id WHERE a.address = ?1 AND b.name = ?2",
+                )?
+                .query_row(params![key, name], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?)))
+                .optional()?
+            else {
+                return Ok(None);
+            };
             let uids = conn
                 .prepare_cached("SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid")?
                 .query_map(params![id], |r| r.get(0))?
@@ -431,7 +456,7 @@ impl Store for SqliteStore {
                 .prepare_cached(&format!("{META_SELECT} WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid"))?
                 .query_map(params![id, since_modseq as i64], meta_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Some(MailboxSync { status, uids, changed }))
+            Ok(Some(MailboxSync { uidvalidity, uidnext, highest_modseq: highest_modseq as u64, uids, changed }))
         })
         .await
     }
@@ -539,6 +564,12 @@ fn mailbox_id(conn: &Connection, address: &str, name: &str) -> rusqlite::Result<
 
 const META_SELECT: &str = "SELECT uid, flags, keywords, modseq, size, internal_date FROM messages";
 
+/// The columns of [`META_SELECT`] from `messages m`, for joins; more columns may follow them.
+const META_COLUMNS_M: &str = "SELECT m.uid, m.flags, m.keywords, m.modseq, m.size, m.internal_date";
+
+/// The columns [`meta_row`] reads.
+const META_COLUMN_COUNT: usize = 6;
+
 fn meta_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageMeta> {
     Ok(MessageMeta {
         uid: r.get(0)?,
@@ -599,6 +630,8 @@ struct ReaderPool {
     idle: Mutex<Vec<Connection>>,
     idle_max: usize,
     busy_timeout_ms: u64,
+    /// `mmap_size` of each connection.
+    mmap_bytes: u64,
     permits: tokio::sync::Semaphore,
 }
 
@@ -610,16 +643,39 @@ impl ReaderPool {
             None => {
                 let conn = schema::open(&self.path, self.busy_timeout_ms).map_err(db_error)?;
                 conn.pragma_update(None, "query_only", "ON").map_err(db_error)?;
+                let mmap_bytes = i64::try_from(self.mmap_bytes).unwrap_or(i64::MAX);
+                conn.pragma_update(None, "mmap_size", mmap_bytes).map_err(db_error)?;
                 conn
             }
         };
-        let result = read(&conn).map_err(db_error);
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < self.idle_max {
-            idle.push(conn);
+        let result = in_read_transaction(&conn, read).map_err(db_error);
+        // A connection left inside a transaction would keep its old snapshot: not reused.
+        if conn.is_autocommit() {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < self.idle_max {
+                idle.push(conn);
+            }
         }
         result
     }
+}
+
+/// Runs `read` in one read transaction: all its statements see the same state of the shard,
+/// and the WAL read lock is taken and released once for them all instead of once per statement
+/// (each a pair of `fcntl` calls, which dominated reads of many messages).
+fn in_read_transaction<T>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let result = read(conn);
+    if !conn.is_autocommit() {
+        let ended = conn.prepare_cached("COMMIT").and_then(|mut end| end.execute([]));
+        if let (Ok(_), Err(e)) = (&result, ended) {
+            return Err(e);
+        }
+    }
+    result
 }
 
 fn db_error(e: rusqlite::Error) -> StoreError {

@@ -127,11 +127,23 @@ ALTER TABLE accounts ADD COLUMN recovery TEXT;
 "#,
 ];
 
+/// Prepared statements each connection keeps.
+const STATEMENT_CACHE_CAPACITY: usize = 128;
+
 /// Opens the shard database at `path` with the settings every connection uses: WAL journal,
-/// `synchronous=FULL` (a commit is on disk when it returns), foreign keys, a busy timeout.
+/// `synchronous=FULL` (a commit is on disk when it returns), foreign keys, a busy timeout, and
+/// the query planner stability guarantee.
 pub(crate) fn open(path: &std::path::Path, busy_timeout_ms: u64) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_millis(busy_timeout_ms))?;
+    // Without it, SQLite (built with STAT4) marks parameters compared with indexed columns so
+    // that binding a new value prepares the statement again: every cached statement that looks
+    // up an account or mailbox by name was parsed and planned anew whenever the name changed,
+    // which was most calls. Plans here do not depend on the values.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    // Room for every statement the store prepares (rusqlite keeps 16 by default, fewer than the
+    // writer alone uses, so a mix of op kinds kept parsing statements again).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

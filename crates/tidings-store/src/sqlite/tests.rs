@@ -87,6 +87,23 @@ async fn delivered_octets_come_back_exactly_with_increasing_uids() {
     assert_eq!(store.message(&ta, INBOX, 1).await.unwrap().unwrap(), &first[..]);
 }
 
+#[tokio::test]
+async fn mapped_reads_see_what_is_in_the_database_file_and_in_the_wal() {
+    let dir = temp_dir("mmap");
+    let config = StoreConfig { shards: 1, reader_mmap_bytes: 1 << 20, ..StoreConfig::default() };
+    let ta = addr("ta@example.org");
+    {
+        let store = SqliteStore::open(&dir, &config).unwrap();
+        store.apply(&ta, create("ta@example.org")).await.unwrap();
+        store.apply(&ta, deliver(&["ta@example.org"], b"one\r\n")).await.unwrap();
+    } // closed: checkpointed into the database file
+    let store = SqliteStore::open(&dir, &config).unwrap();
+    store.apply(&ta, deliver(&["ta@example.org"], b"two\r\n")).await.unwrap();
+    let read = store.messages(&ta, INBOX, vec![1, 2], true).await.unwrap().unwrap();
+    let octets: Vec<_> = read.iter().map(|m| m.content.clone().unwrap()).collect();
+    assert_eq!(octets, [&b"one\r\n"[..], &b"two\r\n"[..]]);
+}
+
 /// (blobs, sum of their references) in shard 0.
 fn blobs(store: &SqliteStore) -> (i64, i64) {
     let conn = schema::open(&store.shards[0].readers.path, 1000).unwrap();
@@ -431,7 +448,7 @@ async fn append_store_copy_move_and_expunge_keep_uids_flags_and_modseqs_straight
     let Ok(Outcome::FlagsSet(changed)) = store.apply(&ta, set).await else { panic!() };
     assert_eq!(changed.iter().map(|m| (m.uid, m.modseq, m.size)).collect::<Vec<_>>(), vec![(1, 3, 3), (2, 3, 3)]);
     let sync = store.sync(&ta, "Drafts", 2).await.unwrap().unwrap();
-    assert_eq!((sync.uids, sync.changed.len(), sync.status.highest_modseq), (vec![1, 2], 2, 3));
+    assert_eq!((sync.uids, sync.changed.len(), sync.highest_modseq), (vec![1, 2], 2, 3));
 
     let copy = |remove| Op::Copy {
         address: ta.clone(),
@@ -595,4 +612,51 @@ async fn chat_history_pages_in_delivery_order_and_survives_reopening() {
     let unknown = Some(HistoryBound::Id("nope".into()));
     assert!(store.history(&room, q(None, unknown, 10)).await.unwrap().is_empty());
     assert_eq!(store.rooms().await.unwrap().len(), 1);
+}
+
+#[test]
+fn statements_are_not_prepared_again_for_new_parameter_values() {
+    let dir = temp_dir("reprepare");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut conn = schema::open(&dir.join("0000.db"), 1000).unwrap();
+    schema::migrate(&mut conn).unwrap();
+    for (id, address) in [(1, "a@example.org"), (2, "b@example.org")] {
+        conn.execute(
+            "INSERT INTO accounts (id, address, local_part, domain, password_hash, created_at) VALUES (?1, ?2, '', '', '', 0)",
+            params![id, address],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO mailboxes (account_id, name, uidvalidity, uidnext) VALUES (?1, 'INBOX', 1, 1)",
+            params![id],
+        )
+        .unwrap();
+    }
+    for (address, name) in [("a@example.org", "INBOX"), ("b@example.org", "INBOX"), ("a@example.org", "Sent")] {
+        mailbox_id(&conn, address, name).unwrap();
+        mailbox_status(&conn, address, name).unwrap();
+    }
+    let sql =
+        "SELECT b.id FROM mailboxes b JOIN accounts a ON b.account_id = a.id WHERE a.address = ?1 AND b.name = ?2";
+    let statement = conn.prepare_cached(sql).unwrap();
+    assert_eq!(statement.get_status(rusqlite::StatementStatus::RePrepare), 0);
+}
+
+#[tokio::test]
+async fn a_read_that_fails_halfway_leaves_no_snapshot_behind() {
+    let config = StoreConfig { shards: 1, readers_per_shard: 1, ..StoreConfig::default() };
+    let store = SqliteStore::open(&temp_dir("snapshot"), &config).unwrap();
+    let ta = addr("ta@example.org");
+    store.apply(&ta, create("ta@example.org")).await.unwrap();
+    let count = |conn: &Connection| conn.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get::<_, i64>(0));
+    let failed = store
+        .read(ShardId(0), move |conn| {
+            count(conn)?;
+            conn.query_row("SELECT no_such_column FROM accounts", [], |r| r.get::<_, i64>(0))
+        })
+        .await;
+    assert!(failed.is_err());
+    // The one pooled connection sees what was committed since.
+    store.apply(&addr("tb@example.org"), create("tb@example.org")).await.unwrap();
+    assert_eq!(store.read(ShardId(0), count).await, Ok(2));
 }

@@ -65,6 +65,16 @@ impl Item {
         !matches!(self, Item::Uid | Item::Flags | Item::InternalDate | Item::Size)
     }
 
+    /// The whole message or its whole text, without partial: a response as large as the
+    /// message.
+    fn is_whole(&self) -> bool {
+        match self {
+            Item::Section { section, partial: None, .. } => matches!(section, None | Some(Section::Text(None))),
+            Item::Binary { part, partial: None, .. } => part.is_empty(),
+            _ => false,
+        }
+    }
+
     /// Reading it sets `\Seen` (RFC 9051 §6.4.5).
     fn sets_seen(&self) -> bool {
         matches!(self, Item::Section { peek: false, .. } | Item::Binary { peek: false, .. })
@@ -101,7 +111,13 @@ pub(crate) struct FetchJob {
     unknown_cte: bool,
     /// Messages in the batch last asked for.
     batch: usize,
+    /// An item is a whole message or its whole text, without partial: each response is about
+    /// as large as the message, and the output is reserved for them a flush at a time.
+    whole: bool,
 }
+
+/// Octets of a FETCH response beyond its literal, for reserving output (an estimate).
+const RESPONSE_OCTETS_EXTRA: u64 = 256;
 
 impl Session {
     pub(super) fn fetch(
@@ -142,6 +158,7 @@ impl Session {
         let job = FetchJob {
             tag: tag.to_owned(),
             content: items.iter().any(Item::needs_content),
+            whole: items.iter().any(Item::is_whole),
             items,
             targets,
             next: 0,
@@ -168,6 +185,9 @@ impl Session {
             if self.wire.pending_output_bytes() >= OUTPUT_BYTES_HIGH_WATER {
                 self.resume = Some(Resume::Fetch(job));
                 return;
+            }
+            if job.whole {
+                self.reserve_output(&job);
             }
             if let Some(message) = job.loaded.pop_front() {
                 self.write_fetch(&mut job, message.meta, message.content.as_deref());
@@ -211,6 +231,38 @@ impl Session {
             self.request(request, Pending::Fetch(job));
             return;
         }
+    }
+
+    /// When the next loaded message does not fit the output, makes room at once for every
+    /// response to be written before the next flush: up to the high-water mark and the message
+    /// that crosses it, counting the messages of the next batch when this one ends first. The
+    /// output would grow that large anyway, but by doublings, each copying what was written.
+    fn reserve_output(&mut self, job: &FetchJob) {
+        let Some(next) = job.loaded.front() else {
+            return;
+        };
+        let octets = |message: &StoredMessage| message.content.as_ref().map_or(0, |c| c.len() as u64);
+        if (self.wire.spare_capacity() as u64) >= octets(next) + RESPONSE_OCTETS_EXTRA {
+            return;
+        }
+        let State::Selected(selected) = &self.state else {
+            return;
+        };
+        let later = job.targets[job.next..]
+            .iter()
+            .map(|&uid| selected.index_of(uid).map_or(0, |i| selected.messages[i].meta.size));
+        // Each response takes at least its message's octets, so once those reach the room left
+        // the output is flushed; each takes at most the estimate.
+        let room = OUTPUT_BYTES_HIGH_WATER.saturating_sub(self.wire.pending_output_bytes()) as u64;
+        let (mut least, mut most) = (0u64, 0u64);
+        for size in job.loaded.iter().map(octets).chain(later) {
+            least = least.saturating_add(size);
+            most = most.saturating_add(size + RESPONSE_OCTETS_EXTRA);
+            if least >= room {
+                break;
+            }
+        }
+        self.wire.reserve(usize::try_from(most).unwrap_or(usize::MAX));
     }
 
     pub(super) fn fetch_resolved(&mut self, mut job: FetchJob, response: Response) {
@@ -345,14 +397,13 @@ impl Session {
                     self.wire.encoded(&encoded_item(data));
                 }
                 Item::Section { section, partial, form, .. } => {
-                    let name = match form {
-                        Form::Body => format!("BODY[{}]", section_text(section.as_ref())),
-                        Form::Rfc822 => "RFC822".to_owned(),
-                        Form::Rfc822Header => "RFC822.HEADER".to_owned(),
-                        Form::Rfc822Text => "RFC822.TEXT".to_owned(),
-                    };
+                    match form {
+                        Form::Body => self.wire.fmt(format_args!("BODY[{}]", section_text(section.as_ref()))),
+                        Form::Rfc822 => self.wire.text("RFC822"),
+                        Form::Rfc822Header => self.wire.text("RFC822.HEADER"),
+                        Form::Rfc822Text => self.wire.text("RFC822.TEXT"),
+                    }
                     let data = message.section(section.as_ref());
-                    self.wire.text(&name);
                     write_partial(&mut self.wire, data.as_deref(), *partial, false);
                 }
                 Item::Binary { part, partial, .. } => {

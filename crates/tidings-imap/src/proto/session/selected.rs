@@ -101,7 +101,7 @@ impl Session {
                 if let State::Selected(selected) = &mut self.state {
                     // Another mailbox of that name (deleted and created again): none of the
                     // client's UIDs or sequence numbers mean anything any more.
-                    if sync.status.uidvalidity != selected.uidvalidity {
+                    if sync.uidvalidity != selected.uidvalidity {
                         self.wire.bye("The selected mailbox was replaced; select it again");
                         return;
                     }

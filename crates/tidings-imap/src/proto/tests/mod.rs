@@ -139,7 +139,9 @@ impl FakeStore {
             }),
             Request::Sync { mailbox, since_modseq } => Response::Synced(match self.mailboxes.get(&mailbox) {
                 Some(m) => Ok(MailboxSync {
-                    status: self.status(m),
+                    uidvalidity: m.uidvalidity,
+                    uidnext: m.uidnext,
+                    highest_modseq: self.modseq,
                     uids: m.messages.keys().copied().collect(),
                     changed: m
                         .messages
