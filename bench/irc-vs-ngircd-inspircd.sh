@@ -22,7 +22,7 @@ command -v ngircd > /dev/null && command -v inspircd > /dev/null || { apt-get up
 CONNECTIONS=${CONNECTIONS:-1000}
 ROOMS=${ROOMS:-10}
 RATE=${RATE:-1}
-RATES=${RATES:-0.25 0.5 1 1.5 2 3 4 6 8}
+RATES=${RATES:-0.5 1 2 4 8 16 32 64}
 IDLE=${IDLE:-5000}
 IDLE_MAX=${IDLE_MAX:-250000}
 # One line per sweep step: server <TAB> rate per member <TAB> JSON report (run-all.sh tabulates it).

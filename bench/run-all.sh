@@ -6,10 +6,24 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export RESULTS="$PWD/out/results.tsv"
 mkdir -p out
-: > "$RESULTS"
-: > out/sweep.tsv
-for script in smtp-vs-postfix.sh imap-pop3-vs-dovecot.sh irc-vs-ngircd-inspircd.sh; do
+# SCRIPTS: the scripts to run (default all three; the rows of the others are kept from the last
+# run). RENDER_ONLY=1: run none, only regenerate RESULTS.md from out/.
+SCRIPTS=${SCRIPTS:-smtp-vs-postfix.sh imap-pop3-vs-dovecot.sh irc-vs-ngircd-inspircd.sh}
+[ -n "${RENDER_ONLY:-}" ] && SCRIPTS=""
+touch "$RESULTS" out/sweep.tsv
+for script in $SCRIPTS; do
   echo "### $script" >&2
+  # Its rows from an earlier run give way to this run's (the results name each script's servers
+  # and labels; the IRC script also owns the sweep).
+  python3 - "$RESULTS" "$script" <<'PY'
+import sys
+path, script = sys.argv[1], sys.argv[2]
+owns = {"smtp-vs-postfix.sh": ("SMTP",), "imap-pop3-vs-dovecot.sh": ("fill", "POP3", "IMAP"),
+        "irc-vs-ngircd-inspircd.sh": ("IRC", "WebSocket")}[script]
+keep = [l for l in open(path) if not l.startswith(owns)]
+open(path, "w").writelines(keep)
+PY
+  [ "$script" = irc-vs-ngircd-inspircd.sh ] && : > out/sweep.tsv
   bash "$script" || echo "$script failed (exit $?); its rows are missing" >&2
 done
 python3 - "$RESULTS" RESULTS.md "${SECS:-15}" out/sweep.tsv <<'PY'
