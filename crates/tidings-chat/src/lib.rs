@@ -18,6 +18,7 @@ mod id;
 pub mod irc;
 pub mod line;
 mod outbox;
+pub mod render;
 pub mod session;
 pub mod udp;
 
@@ -28,6 +29,7 @@ pub use flood::TokenBucket;
 pub use hub::{ConnId, Event, Hub, HubLimits, Identity, JoinError, Joined, Leave, MemberView, ModeChange, RoomError};
 pub use id::message_id;
 pub use outbox::{Outbox, Received, SENDQ_EXCEEDED};
+pub use render::{RenderKey, Renders};
 
 /// Decodes chat input: valid UTF-8 as is, each invalid sequence replaced by U+FFFD.
 pub fn decode_text(bytes: &[u8]) -> Cow<'_, str> {

@@ -67,7 +67,7 @@ pub fn render(event: &Event) -> Option<String> {
     Some(match event {
         Event::Joined { member, .. } => format!("{} has joined\n", member.identity.nick),
         Event::Left { member, .. } => format!("{} has left\n", member.identity.nick),
-        Event::Message(m) => match m.kind {
+        Event::Message(m, _) => match m.kind {
             MessageKind::Text => format!("{}: {}\n", m.nick, m.body),
             MessageKind::Action => format!("* {} {}\n", m.nick, m.body),
             MessageKind::Notice => format!("-{}- {}\n", m.nick, m.body),

@@ -32,6 +32,7 @@ use tracing::{debug, warn};
 
 use crate::id::message_id;
 use crate::outbox::Outbox;
+use crate::render::Renders;
 
 /// A connection's id, unique within the process.
 pub type ConnId = u64;
@@ -137,8 +138,9 @@ impl ModeChange {
 /// What the hub tells connections.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// A room message (also kept in history).
-    Message(Arc<ChatMessage>),
+    /// A room message (also kept in history), and its renderings shared by the members' connections
+    /// (see [`Renders`]).
+    Message(Arc<ChatMessage>, Renders),
     /// A private message to this connection's nick (not kept).
     Direct {
         /// Sender.
@@ -883,7 +885,7 @@ impl Hub {
                 Err(e) => Err(e),
             };
             let mut inner = room.inner.lock().expect("room");
-            let event = posted.as_ref().ok().map(|m| Arc::new(Event::Message(Arc::clone(m))));
+            let event = posted.as_ref().ok().map(|m| Arc::new(Event::Message(Arc::clone(m), Renders::default())));
             if let Some(slot) = inner.posts.iter_mut().find(|(t, _)| *t == ticket) {
                 slot.1 = Some(event);
             }

@@ -36,7 +36,7 @@ fn bodies(events: &[Arc<Event>]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match &**e {
-            Event::Message(m) => Some(m.body.clone()),
+            Event::Message(m, _) => Some(m.body.clone()),
             _ => None,
         })
         .collect()

@@ -162,7 +162,7 @@ pub fn room_name(n: u32) -> tidings_core::RoomName {
 /// `*nick* text`. Joins, parts and the rest have no datagram in this protocol.
 pub fn render(event: &Event) -> Option<String> {
     Some(match event {
-        Event::Message(m) => match m.kind {
+        Event::Message(m, _) => match m.kind {
             MessageKind::Text => format!("<{}> {}", m.nick, m.body),
             MessageKind::Action => format!("* {} {}", m.nick, m.body),
             MessageKind::Notice => format!("-{}- {}", m.nick, m.body),
@@ -198,17 +198,20 @@ mod tests {
     #[test]
     fn room_messages_render_as_nick_in_angle_brackets_then_text() {
         let message = |kind| {
-            Event::Message(Arc::new(ChatMessage {
-                id: "x".into(),
-                room: room_name(3),
-                seq: 1,
-                at_ms: 0,
-                nick: "Linh".into(),
-                account: None,
-                via: Frontend::Irc,
-                kind,
-                body: "Hi there".into(),
-            }))
+            Event::Message(
+                Arc::new(ChatMessage {
+                    id: "x".into(),
+                    room: room_name(3),
+                    seq: 1,
+                    at_ms: 0,
+                    nick: "Linh".into(),
+                    account: None,
+                    via: Frontend::Irc,
+                    kind,
+                    body: "Hi there".into(),
+                }),
+                Default::default(),
+            )
         };
         assert_eq!(render(&message(MessageKind::Text)).unwrap(), "<Linh> Hi there");
         assert_eq!(render(&message(MessageKind::Action)).unwrap(), "* Linh Hi there");

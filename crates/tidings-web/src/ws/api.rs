@@ -790,7 +790,7 @@ impl Outgoing {
 /// Renders a hub event for the connection `me`. `None`: nothing to show.
 pub fn event(event: &Event, me: tidings_chat::ConnId) -> Option<Outgoing> {
     Some(match event {
-        Event::Message(m) => Outgoing::Message { message: MessageJson::from(m.as_ref()) },
+        Event::Message(m, _) => Outgoing::Message { message: MessageJson::from(m.as_ref()) },
         Event::Direct { from, to, kind, body, at_ms, id } => Outgoing::Direct {
             id: id.clone(),
             from: from.into(),
@@ -1051,7 +1051,7 @@ mod tests {
             kind: MessageKind::Text,
             body: "hello".into(),
         };
-        let rendered = to_value(&event(&Event::Message(Arc::new(message)), 1).unwrap());
+        let rendered = to_value(&event(&Event::Message(Arc::new(message), Default::default()), 1).unwrap());
         assert_eq!(
             rendered,
             json!({"type": "message", "message": {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "room": "#g", "seq": 7,

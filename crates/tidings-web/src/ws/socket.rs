@@ -8,7 +8,6 @@
 //! Events that pile up meanwhile wait in the bounded outbox; past its limit the client is a slow
 //! consumer and the socket is closed with 1008.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -21,7 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::debug;
 
-use tidings_chat::{Event, Received};
+use tidings_chat::{Event, Received, RenderKey, Renders};
 use tidings_core::ChatMessage;
 use tidings_net::Shutdown;
 
@@ -97,35 +96,14 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(
 /// Frames a socket's pending list keeps room for between wake-ups (a larger one is let go).
 const FRAMES_KEPT: usize = 16;
 
-/// Room messages recently rendered on this thread as `message` frames, newest last, at most
-/// [`RENDERED_MAX`]: every member of a room gets the same frame, so a fan-out serializes each
-/// message about once per thread instead of once per member. Keyed by the message itself (the
-/// hub's one `Arc` of it, kept alive by the entry, so the key cannot be reused).
-const RENDERED_MAX: usize = 64;
+/// The renderer key of `message` frames (one rendering per message for every socket).
+static MESSAGE_FRAMES: u8 = 0;
 
-type RenderedFrame = (Arc<ChatMessage>, Utf8Bytes);
-
-thread_local! {
-    static RENDERED: std::cell::RefCell<std::collections::VecDeque<RenderedFrame>> = const {
-        std::cell::RefCell::new(std::collections::VecDeque::new())
-    };
-}
-
-/// The `message` frame of room message `m` (see [`RENDERED`]).
-fn message_frame(m: &Arc<ChatMessage>) -> Utf8Bytes {
-    let cached =
-        RENDERED.with_borrow(|recent| recent.iter().rev().find(|(k, _)| Arc::ptr_eq(k, m)).map(|(_, f)| f.clone()));
-    if let Some(frame) = cached {
-        return frame;
-    }
-    let frame = Utf8Bytes::from(Outgoing::Message { message: m.as_ref().into() }.to_json());
-    RENDERED.with_borrow_mut(|recent| {
-        if recent.len() == RENDERED_MAX {
-            recent.pop_front();
-        }
-        recent.push_back((Arc::clone(m), frame.clone()));
-    });
-    frame
+/// The `message` frame of room message `m`: serialized by the first socket that delivers it and
+/// kept with the event (`renders`), so every member's socket sends the same octets.
+fn message_frame(m: &ChatMessage, renders: &Renders) -> Utf8Bytes {
+    let key = RenderKey { frontend: &MESSAGE_FRAMES as *const u8 as usize, variant: 0 };
+    renders.get_or_render(key, || Utf8Bytes::from(Outgoing::Message { message: m.into() }.to_json()))
 }
 
 /// Sends `frames` (JSON texts), then flushes: the frames of one wake-up share the socket's write
@@ -247,7 +225,9 @@ where
             Woke::Events(Received::Events(events)) => {
                 for event in &events {
                     match event.as_ref() {
-                        Event::Message(m) if session.conn().is_some() => frames.push(message_frame(m)),
+                        Event::Message(m, renders) if session.conn().is_some() => {
+                            frames.push(message_frame(m, renders))
+                        }
                         _ => frames.extend(session.event(event).map(|frame| Utf8Bytes::from(frame.to_json()))),
                     }
                 }
@@ -308,6 +288,7 @@ async fn linger<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn chat_message(id: &str, body: &str) -> tidings_core::ChatMessage {
         tidings_core::ChatMessage {
@@ -324,22 +305,17 @@ mod tests {
     }
 
     #[test]
-    fn a_cached_message_frame_is_what_the_event_renders_and_each_message_has_its_own() {
-        let (a, b) = (Arc::new(chat_message("01A", "one")), Arc::new(chat_message("01B", "two")));
-        let rendered =
-            |m: &Arc<ChatMessage>| super::super::api::event(&Event::Message(Arc::clone(m)), 0).unwrap().to_json();
-        assert_eq!(message_frame(&a).as_str(), rendered(&a));
-        assert_eq!(message_frame(&b).as_str(), rendered(&b));
-        // A hit is the same frame again, not another message's.
-        assert_eq!(message_frame(&a).as_str(), rendered(&a));
-        // Another message with the same id (ids are unique; the key does not rely on it).
-        let twin = Arc::new(chat_message("01A", "twin"));
-        assert_eq!(message_frame(&twin).as_str(), rendered(&twin));
-        for i in 0..RENDERED_MAX + 1 {
-            message_frame(&Arc::new(chat_message(&format!("02{i}"), "filler")));
-        }
-        assert!(RENDERED.with_borrow(|recent| recent.len()) == RENDERED_MAX, "the cache stays bounded");
-        assert_eq!(message_frame(&b).as_str(), rendered(&b));
+    fn a_message_frame_is_what_the_event_renders_and_is_kept_with_it() {
+        let (a, b) = (chat_message("01A", "one"), chat_message("01B", "two"));
+        let (renders_a, renders_b) = (Renders::default(), Renders::default());
+        let rendered = |m: &ChatMessage| {
+            super::super::api::event(&Event::Message(Arc::new(m.clone()), Renders::default()), 0).unwrap().to_json()
+        };
+        assert_eq!(message_frame(&a, &renders_a).as_str(), rendered(&a));
+        assert_eq!(message_frame(&b, &renders_b).as_str(), rendered(&b));
+        assert_eq!((renders_a.len(), renders_b.len()), (1, 1), "each event keeps its own frame");
+        // A second member of the fan-out gets the kept frame, whatever it is asked for.
+        assert_eq!(message_frame(&chat_message("01A", "changed"), &renders_a).as_str(), rendered(&a));
     }
 
     #[test]

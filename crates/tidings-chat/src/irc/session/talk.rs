@@ -12,6 +12,7 @@ use crate::hub::{Conn, Leave, ModeChange, RoomError};
 use crate::irc::message::{BODY_BYTES_MAX, Message};
 use crate::irc::numeric::*;
 use crate::irc::text::split_at_bytes;
+use crate::render::RenderKey;
 
 /// CTCP ACTION framing (`/me`): `\x01ACTION text\x01`.
 const ACTION_START: &str = "\u{1}ACTION ";
@@ -19,28 +20,6 @@ const ACTION_END: &str = "\u{1}";
 
 /// The capabilities that change how a live room message is rendered (its tags).
 const TAG_CAPS: u32 = cap::SERVER_TIME | cap::MESSAGE_TAGS | cap::ACCOUNT_TAG;
-
-/// Live room messages recently rendered on this thread, one entry per message and set of
-/// [`TAG_CAPS`], newest last, at most [`RENDERED_MAX`]: a fan-out renders each message about once
-/// per thread and capability set instead of once per member (members' outboxes are drained in
-/// interleaved order, hence more than one message). Keyed by the front-end's shared state (its
-/// address), the message itself (the hub's one `Arc` of it, kept alive by the entry, so the key
-/// cannot be reused) and the capability bits.
-struct Rendered {
-    shared: usize,
-    message: Arc<ChatMessage>,
-    caps: u32,
-    bytes: Vec<u8>,
-}
-
-/// Bound of the per-thread rendering cache (entries).
-const RENDERED_MAX: usize = 64;
-
-thread_local! {
-    static RENDERED: std::cell::RefCell<std::collections::VecDeque<Rendered>> = const {
-        std::cell::RefCell::new(std::collections::VecDeque::new())
-    };
-}
 
 /// A chat line to render: who, to where, what, and its tags' sources.
 pub(super) struct TextLine<'a> {
@@ -202,7 +181,7 @@ impl Session {
             msg
         };
         let msg = match event {
-            Event::Message(m) => {
+            Event::Message(m, renders) => {
                 if let Some(i) = self.own_posts.iter().position(|id| *id == m.id) {
                     self.own_posts.remove(i);
                     if !self.has(cap::ECHO_MESSAGE) {
@@ -214,30 +193,15 @@ impl Session {
                 if own {
                     return self.message_lines(m, None, out);
                 }
-                let (shared, caps) = (Arc::as_ptr(&self.shared) as usize, self.caps & TAG_CAPS);
-                let cached = RENDERED.with_borrow(|recent| {
-                    let hit = recent
-                        .iter()
-                        .rev()
-                        .find(|r| r.caps == caps && r.shared == shared && Arc::ptr_eq(&r.message, m))?;
-                    out.extend_from_slice(&hit.bytes);
-                    Some(())
+                // Every member of this listener with the same tag capabilities gets the same
+                // octets: the first to deliver the message renders them for the rest.
+                let key = RenderKey { frontend: Arc::as_ptr(&self.shared) as usize, variant: self.caps & TAG_CAPS };
+                let bytes: Arc<[u8]> = renders.get_or_render(key, || {
+                    let mut rendered = Vec::new();
+                    self.message_lines(m, None, &mut rendered);
+                    rendered.into()
                 });
-                if cached.is_none() {
-                    let start = out.len();
-                    self.message_lines(m, None, out);
-                    RENDERED.with_borrow_mut(|recent| {
-                        if recent.len() == RENDERED_MAX {
-                            recent.pop_front();
-                        }
-                        recent.push_back(Rendered {
-                            shared,
-                            message: Arc::clone(m),
-                            caps,
-                            bytes: out[start..].to_vec(),
-                        });
-                    });
-                }
+                out.extend_from_slice(&bytes);
                 return;
             }
             Event::Direct { from, kind, body, at_ms, id, .. } => {

@@ -301,7 +301,7 @@ async fn channel_messages_reach_members_and_echo_only_with_echo_message() {
 
 #[tokio::test]
 async fn one_message_is_rendered_for_each_members_capabilities_and_own_echo() {
-    // Renderings are shared between the members of a fan-out (a per-thread cache): each member
+    // Renderings are shared between the members of a fan-out (kept with the event): each member
     // must still get the tags its own capabilities ask for, and the sender its own prefix.
     let node = node("render", IrcConfig::default());
     let mut alice = Client::register(&node, "alice").await;
