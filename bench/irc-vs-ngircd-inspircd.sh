@@ -22,7 +22,7 @@ command -v ngircd > /dev/null && command -v inspircd > /dev/null || { apt-get up
 CONNECTIONS=${CONNECTIONS:-1000}
 ROOMS=${ROOMS:-10}
 RATE=${RATE:-1}
-RATES=${RATES:-0.5 1 2 4 8 16 32 64}
+RATES=${RATES:-0.5 1 2 4 8 16 24 32 48 64}
 IDLE=${IDLE:-5000}
 IDLE_MAX=${IDLE_MAX:-250000}
 # One line per sweep step: server <TAB> rate per member <TAB> JSON report (run-all.sh tabulates it).
@@ -187,9 +187,10 @@ measure "$idle_label" inspircd idle --irc --server 127.0.0.1:16669 --pid "$INPID
 
 # tidings alone at as many idle connections as the open files limit allows (both this script's
 # generator and the server need one descriptor per connection), up to $IDLE_MAX; restarted again.
+# Sources: at least 8, so that client ports the loads above left in TIME_WAIT do not run out.
 stop "$TIDINGS_PID"
 start_tidings
 most=$(( $(ulimit -n) - 500 ))
 [ "$most" -lt "$IDLE_MAX" ] || most=$IDLE_MAX
 measure "IRC idle registered connections, tidings at the open files limit ($(ulimit -n)) or $IDLE_MAX (octets per connection)" \
-  tidings idle --irc --server 127.0.0.1:16667 --pid "$TIDINGS_PID" --connections "$most" --sources "$((most / 20000 + 1))" --parallel 64
+  tidings idle --irc --server 127.0.0.1:16667 --pid "$TIDINGS_PID" --connections "$most" --sources "$((most / 10000 + 8))" --parallel 64
