@@ -30,7 +30,10 @@ python3 - "$RESULTS" RESULTS.md "${SECS:-15}" out/sweep.tsv <<'PY'
 import json, os, platform, subprocess, sys, datetime
 results, out, secs, sweep = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 rows, commands = {}, []
-for line in open(results):
+# The scripts' order (SMTP, then Dovecot's, then chat), whichever ran last.
+groups = [("SMTP",), ("fill", "POP3", "IMAP"), ("IRC", "WebSocket")]
+order = lambda line: next((i for i, g in enumerate(groups) if line.startswith(g)), len(groups))
+for line in sorted(open(results), key=order):
     label, server, command, report = line.rstrip("\n").split("\t", 3)
     rows.setdefault(label, {})[server] = json.loads(report)
     commands.append((server, command))
