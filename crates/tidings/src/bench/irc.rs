@@ -9,21 +9,19 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
-use super::{Gate, Latencies, Report, connect, gate, rss_kib, settle};
+use super::fanout::{self, Outcome, Plan, Shared};
+use super::{Gate, Latencies, Report, connect, gate, rss_kib};
 
 /// Seconds to wait for any one reply while registering and joining.
 const SETUP_TIMEOUT_SECS: u64 = 60;
-/// Seconds after the last send to wait for the deliveries still in flight.
-const DRAIN_SECS: u64 = 5;
 
 /// `bench irc` arguments.
 #[derive(clap::Args)]
@@ -61,43 +59,23 @@ pub struct IrcArgs {
     nick_prefix: String,
 }
 
-/// What every session shares.
-struct Shared {
-    /// Timestamps in messages count microseconds from this instant.
-    epoch: Instant,
-    /// Messages sent to each channel.
-    sent: Vec<AtomicU64>,
-    /// Deliveries received, all sessions.
-    delivered: AtomicU64,
-    /// Sessions that have sent their last message.
-    senders_done: AtomicUsize,
-    /// Microseconds since `epoch` of the latest delivery.
-    last_delivery_micros: AtomicU64,
-}
-
-/// One session's result: messages sent, deliveries received, latencies.
-type Outcome = (u64, u64, Latencies);
-
 pub(super) async fn run(args: IrcArgs) -> anyhow::Result<Report> {
-    if args.connections == 0 || args.rooms == 0 || args.rooms > args.connections {
-        bail!("--connections and --rooms must be at least 1, with no more rooms than connections");
-    }
-    if !(args.rate >= 0.0 && args.rate.is_finite() && args.duration > 0.0 && args.duration.is_finite()) {
-        bail!("--rate must be at least 0 and --duration positive");
-    }
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        sent: (0..args.rooms).map(|_| AtomicU64::new(0)).collect(),
-        delivered: AtomicU64::new(0),
-        senders_done: AtomicUsize::new(0),
-        last_delivery_micros: AtomicU64::new(0),
-    });
+    let plan = Plan {
+        load: "irc",
+        server: args.server,
+        connections: args.connections,
+        rooms: args.rooms,
+        rate: args.rate,
+        duration_secs: args.duration,
+        pid: args.pid,
+        sender_copy: false,
+    };
+    plan.check()?;
+    let shared = Shared::new(args.rooms);
     let before = args.pid.map(rss_kib).transpose()?;
     let registering = Arc::new(tokio::sync::Semaphore::new(args.parallel_registrations.max(1)));
-    let (mut opener, gate) = gate(args.connections);
+    let (opener, gate) = gate(args.connections);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
-    let duration = Duration::from_secs_f64(args.duration);
     let setup_started = Instant::now();
     let mut tasks = Vec::with_capacity(args.connections);
     for i in 0..args.connections {
@@ -108,105 +86,33 @@ pub(super) async fn run(args: IrcArgs) -> anyhow::Result<Report> {
             index: i,
             nick: format!("{}{i}", args.nick_prefix),
             room: i % args.rooms,
-            // Member i's first message is due i/C of an interval after the start.
-            offset: interval.map_or(Duration::ZERO, |d| d.mul_f64(i as f64 / args.connections as f64)),
-            interval,
-            duration,
+            offset: plan.offset(i),
+            interval: plan.interval(),
+            duration: plan.duration(),
             padding: "x".repeat(args.padding),
         };
         let (gate, stop, registering) = (gate.clone(), stop.clone(), Arc::clone(&registering));
         tasks.push(tokio::spawn(session.run(gate, stop, registering)));
     }
     drop(gate);
-    opener.wait_ready().await?;
-    let setup_secs = setup_started.elapsed().as_secs_f64();
-    let mut per_connection = None;
-    if let (Some(pid), Some(before)) = (args.pid, before) {
-        settle().await;
-        let after = rss_kib(pid)?;
-        per_connection = Some((before, after, after.saturating_sub(before) as f64 * 1024.0 / args.connections as f64));
-    }
-    let start = opener.start();
-    // Wait for the senders, then for every delivery they caused (or the drain time); a session
-    // ends before the stop only when it failed (the server dropped it, say), and its error is the
-    // load's at once.
-    let drain_end = start + duration + Duration::from_secs(DRAIN_SECS);
-    let expected = loop {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        if tasks.iter().any(tokio::task::JoinHandle::is_finished) {
-            break expected_deliveries(&shared, args.connections, args.rooms);
-        }
-        if Instant::now() < start + duration {
-            continue;
-        }
-        let done = shared.senders_done.load(Ordering::Acquire) == args.connections;
-        let expected = expected_deliveries(&shared, args.connections, args.rooms);
-        if done && shared.delivered.load(Ordering::Acquire) >= expected {
-            break expected;
-        }
-        if Instant::now() >= drain_end && done {
-            break expected;
-        }
-        if Instant::now() >= drain_end + Duration::from_secs(60) {
-            bail!("the senders are still blocked a minute after the end (is the server stalled?)");
-        }
-    };
-    let _ = stop_tx.send(true);
-    let (mut sent, mut delivered) = (0u64, 0u64);
-    let mut latencies = Latencies::new();
-    for task in tasks {
-        let (s, d, l) = task.await??;
-        sent += s;
-        delivered += d;
-        latencies.merge(&l);
-    }
-    // The rate is over the time the deliveries took: the sending time, or longer when the server
-    // fell behind and delivered after the last send.
-    let last = Duration::from_micros(shared.last_delivery_micros.load(Ordering::Acquire));
-    let secs = (shared.epoch + last).saturating_duration_since(start).max(duration).as_secs_f64();
+    let m = fanout::measure(&plan, &shared, opener, tasks, stop_tx, before, setup_started).await?;
     let members = args.connections / args.rooms;
-    let lost = expected.saturating_sub(delivered);
-    let mut text = format!(
-        "irc: {} connections registered and joined {} channels (~{members} members each) in {setup_secs:.2} s; each sent {}/s for {:.1} s: {sent} messages, {delivered} deliveries of {expected} ({lost} missing) in {secs:.2} s: {:.0} deliveries/s; latency ms {}",
+    let headline = format!(
+        "irc: {} connections registered and joined {} channels (~{members} members each) in {:.2} s; each sent {}/s for {:.1} s: {} messages, {} deliveries of {} ({} missing) in {:.2} s: {:.0} deliveries/s; latency ms {}",
         args.connections,
         args.rooms,
+        m.setup_secs,
         args.rate,
         args.duration,
-        delivered as f64 / secs,
-        latencies.text(2),
+        m.sent,
+        m.delivered,
+        m.expected,
+        m.missing(),
+        m.secs,
+        m.delivered as f64 / m.secs,
+        m.latencies.text(2),
     );
-    if let Some((before, after, per)) = per_connection {
-        text.push_str(&format!(
-            "\nirc: server VmRSS {before} KiB -> {after} KiB with {} joined connections: {per:.0} octets ({:.2} KiB) per connection",
-            args.connections,
-            per / 1024.0
-        ));
-    }
-    let fields = json!({
-        "load": "irc",
-        "server": args.server.to_string(),
-        "connections": args.connections,
-        "rooms": args.rooms,
-        "rate_per_member": args.rate,
-        "duration": args.duration,
-        "setup_secs": setup_secs,
-        "sent": sent,
-        "expected": expected,
-        "delivered": delivered,
-        "missing": lost,
-        "octets_per_connection": per_connection.map(|(_, _, per)| per.round()),
-    });
-    Ok(Report::new(text, fields, delivered, secs, Some(&latencies)))
-}
-
-/// Deliveries the messages sent so far make: each channel's messages times its members but one.
-fn expected_deliveries(shared: &Shared, connections: usize, rooms: usize) -> u64 {
-    (0..rooms)
-        .map(|r| {
-            let members = (connections - r).div_ceil(rooms) as u64;
-            shared.sent[r].load(Ordering::Acquire) * members.saturating_sub(1)
-        })
-        .sum()
+    Ok(m.report(&plan, headline))
 }
 
 /// One member.
@@ -285,7 +191,7 @@ impl Session {
     }
 
     fn micros_now(&self) -> u64 {
-        u64::try_from(self.shared.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+        self.shared.micros_now()
     }
 
     /// Connects, registers, joins the member's channel; returns the connection once the server

@@ -25,6 +25,7 @@
 //! `latency_ms` (`count`, `p50`, `p90`, `p99`, `p999`, `max`, in milliseconds). Latencies are kept
 //! in an HdrHistogram of microseconds (3 significant digits, 1 µs to 1 h).
 
+mod fanout;
 mod imap;
 mod irc;
 mod line;

@@ -16,7 +16,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -29,12 +29,11 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::{Gate, Latencies, Report, connect, gate, rss_kib, settle};
+use super::fanout::{self, Outcome, Plan, Shared};
+use super::{Gate, Latencies, Report, connect, gate, rss_kib};
 
 /// Seconds to wait for the handshake and for any one reply while logging in and joining.
 const SETUP_TIMEOUT_SECS: u64 = 60;
-/// Seconds after the last send to wait for the deliveries still in flight.
-const DRAIN_SECS: u64 = 5;
 /// Seconds to wait for a socket's close frame to go out at the end.
 const CLOSE_TIMEOUT_SECS: u64 = 5;
 /// Each socket's read buffer, octets (a delivery is a few hundred).
@@ -88,23 +87,6 @@ pub struct WsArgs {
     sources: u8,
 }
 
-/// What every session shares.
-struct Shared {
-    /// Timestamps in messages count microseconds from this instant.
-    epoch: Instant,
-    /// Messages sent to each room.
-    sent: Vec<AtomicU64>,
-    /// Deliveries received, all sessions.
-    delivered: AtomicU64,
-    /// Sessions that have sent their last message.
-    senders_done: AtomicUsize,
-    /// Microseconds since `epoch` of the latest delivery.
-    last_delivery_micros: AtomicU64,
-}
-
-/// One session's result: messages sent, deliveries received, latencies.
-type Outcome = (u64, u64, Latencies);
-
 type Socket = WebSocketStream<TcpStream>;
 
 /// Runs the load: a report of deliveries per second and their latencies.
@@ -113,12 +95,7 @@ type Socket = WebSocketStream<TcpStream>;
 /// Arguments out of range; a user who cannot sign in; a socket that cannot connect, log in or
 /// join; the server refusing a request (a flood limit below the rate) or closing a socket.
 pub(super) async fn run(args: WsArgs) -> anyhow::Result<Report> {
-    if args.connections == 0 || args.rooms == 0 || args.rooms > args.connections {
-        bail!("--connections and --rooms must be at least 1, with no more rooms than connections");
-    }
-    if !(args.rate >= 0.0 && args.rate.is_finite() && args.duration > 0.0 && args.duration.is_finite()) {
-        bail!("--rate must be at least 0 and --duration positive");
-    }
+    plan(&args).check()?;
     if args.user.is_empty() {
         bail!("give at least one --user");
     }
@@ -157,19 +134,12 @@ async fn sign_out(api: &ApiClient, tokens: &[Arc<str>]) {
 }
 
 async fn fan_out(args: &WsArgs, tokens: &[Arc<str>]) -> anyhow::Result<Report> {
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        sent: (0..args.rooms).map(|_| AtomicU64::new(0)).collect(),
-        delivered: AtomicU64::new(0),
-        senders_done: AtomicUsize::new(0),
-        last_delivery_micros: AtomicU64::new(0),
-    });
+    let plan = plan(args);
+    let shared = Shared::new(args.rooms);
     let before = args.pid.map(rss_kib).transpose()?;
     let logging_in = Arc::new(tokio::sync::Semaphore::new(args.parallel_logins.max(1)));
-    let (mut opener, gate) = gate(args.connections);
+    let (opener, gate) = gate(args.connections);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
-    let duration = Duration::from_secs_f64(args.duration);
     let sources = source_addresses(args.sources, args.connections);
     let padding: Arc<str> = Arc::from("x".repeat(args.padding));
     let setup_started = Instant::now();
@@ -182,95 +152,48 @@ async fn fan_out(args: &WsArgs, tokens: &[Arc<str>]) -> anyhow::Result<Report> {
             index: i,
             token: Arc::clone(&tokens[i % tokens.len()]),
             room: i % args.rooms,
-            // Member i's first message is due i/C of an interval after the start.
-            offset: interval.map_or(Duration::ZERO, |d| d.mul_f64(i as f64 / args.connections as f64)),
-            interval,
-            duration,
+            offset: plan.offset(i),
+            interval: plan.interval(),
+            duration: plan.duration(),
             padding: Arc::clone(&padding),
         };
         let (gate, stop, logging_in) = (gate.clone(), stop.clone(), Arc::clone(&logging_in));
         tasks.push(tokio::spawn(session.run(gate, stop, logging_in)));
     }
     drop(gate);
-    opener.wait_ready().await?;
-    let setup_secs = setup_started.elapsed().as_secs_f64();
-    let mut per_connection = None;
-    if let (Some(pid), Some(before)) = (args.pid, before) {
-        settle().await;
-        let after = rss_kib(pid)?;
-        per_connection = Some((before, after, after.saturating_sub(before) as f64 * 1024.0 / args.connections as f64));
-    }
-    let start = opener.start();
-    // Wait for the senders, then for every delivery they caused (or the drain time); a session
-    // ends before the stop only when it failed, and its error is the load's.
-    let drain_end = start + duration + Duration::from_secs(DRAIN_SECS);
-    let expected = loop {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        if tasks.iter().any(tokio::task::JoinHandle::is_finished) {
-            break expected_deliveries(&shared, args.connections, args.rooms);
-        }
-        if Instant::now() < start + duration {
-            continue;
-        }
-        let done = shared.senders_done.load(Ordering::Acquire) == args.connections;
-        let expected = expected_deliveries(&shared, args.connections, args.rooms);
-        if done && shared.delivered.load(Ordering::Acquire) >= expected {
-            break expected;
-        }
-        if Instant::now() >= drain_end && done {
-            break expected;
-        }
-        if Instant::now() >= drain_end + Duration::from_secs(60) {
-            bail!("the senders are still blocked a minute after the end (is the server stalled?)");
-        }
-    };
-    let _ = stop_tx.send(true);
-    let (mut sent, mut delivered) = (0u64, 0u64);
-    let mut latencies = Latencies::new();
-    for task in tasks {
-        let (s, d, l) = task.await??;
-        sent += s;
-        delivered += d;
-        latencies.merge(&l);
-    }
-    // The rate is over the time the deliveries took: the sending time, or longer when the server
-    // fell behind and delivered after the last send.
-    let last = Duration::from_micros(shared.last_delivery_micros.load(Ordering::Acquire));
-    let secs = (shared.epoch + last).saturating_duration_since(start).max(duration).as_secs_f64();
+    let m = fanout::measure(&plan, &shared, opener, tasks, stop_tx, before, setup_started).await?;
     let members = args.connections / args.rooms;
-    let lost = expected.saturating_sub(delivered);
-    let mut text = format!(
-        "ws: {} connections logged in as {} accounts and joined {} rooms (~{members} members each) in {setup_secs:.2} s; each sent {}/s for {:.1} s: {sent} messages, {delivered} deliveries (each sender's own copy included) of {expected} ({lost} missing) in {secs:.2} s: {:.0} deliveries/s; latency ms {}",
+    let headline = format!(
+        "ws: {} connections logged in as {} accounts and joined {} rooms (~{members} members each) in {:.2} s; each sent {}/s for {:.1} s: {} messages, {} deliveries (each sender's own copy included) of {} ({} missing) in {:.2} s: {:.0} deliveries/s; latency ms {}",
         args.connections,
         tokens.len(),
         args.rooms,
+        m.setup_secs,
         args.rate,
         args.duration,
-        delivered as f64 / secs,
-        latencies.text(2),
+        m.sent,
+        m.delivered,
+        m.expected,
+        m.missing(),
+        m.secs,
+        m.delivered as f64 / m.secs,
+        m.latencies.text(2),
     );
-    if let Some((before, after, per)) = per_connection {
-        text.push_str(&format!(
-            "\nws: server VmRSS {before} KiB -> {after} KiB with {} joined connections: {per:.0} octets ({:.2} KiB) per connection",
-            args.connections,
-            per / 1024.0
-        ));
+    Ok(m.report(&plan, headline))
+}
+
+/// The fan-out `args` ask for (the server sends each message to its sender too).
+fn plan(args: &WsArgs) -> Plan {
+    Plan {
+        load: "ws",
+        server: args.server,
+        connections: args.connections,
+        rooms: args.rooms,
+        rate: args.rate,
+        duration_secs: args.duration,
+        pid: args.pid,
+        sender_copy: true,
     }
-    let fields = json!({
-        "load": "ws",
-        "server": args.server.to_string(),
-        "connections": args.connections,
-        "rooms": args.rooms,
-        "rate_per_member": args.rate,
-        "duration": args.duration,
-        "setup_secs": setup_secs,
-        "sent": sent,
-        "expected": expected,
-        "delivered": delivered,
-        "missing": lost,
-        "octets_per_connection": per_connection.map(|(_, _, per)| per.round()),
-    });
-    Ok(Report::new(text, fields, delivered, secs, Some(&latencies)))
 }
 
 /// The loopback source addresses to spread `connections` over: `sources`, or with 0 one per
@@ -280,17 +203,6 @@ fn source_addresses(sources: u8, connections: usize) -> u8 {
         0 => u8::try_from(connections.div_ceil(CONNECTIONS_PER_SOURCE).max(1)).unwrap_or(u8::MAX),
         n => n,
     }
-}
-
-/// Deliveries the messages sent so far make: each room's messages times its members (the server
-/// sends a message to its sender too).
-fn expected_deliveries(shared: &Shared, connections: usize, rooms: usize) -> u64 {
-    (0..rooms)
-        .map(|r| {
-            let members = (connections - r).div_ceil(rooms) as u64;
-            shared.sent[r].load(Ordering::Acquire) * members
-        })
-        .sum()
 }
 
 /// One member.
@@ -385,7 +297,7 @@ impl Session {
     }
 
     fn micros_now(&self) -> u64 {
-        u64::try_from(self.shared.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+        self.shared.micros_now()
     }
 
     /// Counts a frame that is a bench message; fails when the socket ends or the server refuses a
